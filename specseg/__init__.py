@@ -1,0 +1,41 @@
+"""specseg: declarative segmentation model specs, validated and compiled to PyTorch.
+
+Importing :mod:`specseg` is light: torch is imported only when a model is
+built (``specseg.build``), so validation stays fast and torch-free.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from specseg._version import __version__
+from specseg.errors import SpecError, SpecIssue
+from specseg.loader import load_spec
+
+# Public names that need torch, resolved on first access.
+_LAZY = {
+    "build": "specseg.builder:build",
+    "SegmentationModel": "specseg.model:SegmentationModel",
+    "EncoderMixin": "specseg.encoders.base:EncoderMixin",
+    "ModelSpec": "specseg.spec.model:ModelSpec",
+    "register_encoder": "specseg.encoders.registry:register_encoder",
+    "json_schema": "specseg.schema:json_schema",
+}
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'specseg' has no attribute {name!r}")
+    module_name, _, attr = target.partition(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))
+
+
+__all__ = ["__version__", "SpecError", "SpecIssue", "load_spec", *_LAZY]

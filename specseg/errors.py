@@ -1,0 +1,97 @@
+"""Spec errors as values: every problem is a located :class:`SpecIssue`.
+
+A :class:`SpecError` carries all issues found in one pass, so a user fixes a
+file once instead of once per problem. This module must stay torch-free.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+PathPart = str | int
+SpecPath = tuple[PathPart, ...]
+
+
+def format_path(path: Sequence[PathPart]) -> str:
+    """Render a spec path the way users write it: ``decoder.channels[2]``.
+
+    The empty path (the document itself) renders as ``<root>``.
+    """
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<root>"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A position in a source text; ``line`` and ``column`` are 1-based."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem in a spec: where it is, which spec path, and what is wrong.
+
+    ``related`` names other places that take part in a cross-field rule, so
+    that both ends of e.g. ``len(decoder.channels) == encoder.depth`` are shown.
+    """
+
+    message: str
+    path: SpecPath = ()
+    location: Location | None = None
+    related: tuple[tuple[SpecPath, Location | None], ...] = field(default=())
+
+    def format(self) -> str:
+        """One line: ``file:line:col: spec.path: message``."""
+        where = str(self.location) if self.location else "<spec>"
+        text = f"{where}: {format_path(self.path)}: {self.message}"
+        for path, loc in self.related:
+            at = f" at {loc}" if loc else ""
+            text += f" (see {format_path(path)}{at})"
+        return text
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready form, used by ``--json`` output."""
+        return {
+            "file": self.location.file if self.location else None,
+            "line": self.location.line if self.location else None,
+            "column": self.location.column if self.location else None,
+            "path": format_path(self.path),
+            "message": self.message,
+        }
+
+
+class SpecError(Exception):
+    """Raised when a spec cannot be loaded, validated or built.
+
+    ``issues`` holds every problem found, each with its location.
+    """
+
+    def __init__(self, issues: Iterable[SpecIssue]):
+        self.issues: list[SpecIssue] = list(issues)
+        super().__init__(self._summary())
+
+    def _summary(self) -> str:
+        lines = [issue.format() for issue in self.issues]
+        if not lines:
+            return "invalid spec"
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self._summary()
+
+
+def single_issue(message: str, path: SpecPath = (), location: Location | None = None) -> SpecError:
+    """Shorthand for a :class:`SpecError` with exactly one issue."""
+    return SpecError([SpecIssue(message=message, path=path, location=location)])

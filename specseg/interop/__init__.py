@@ -1,0 +1,1 @@
+"""Interoperability with other libraries (segmentation_models_pytorch)."""

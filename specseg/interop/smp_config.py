@@ -1,0 +1,102 @@
+"""Mapping SMP constructor arguments onto a specseg spec (torch-free).
+
+The rule, documented in the README:
+
+* ``decoder_X`` -> ``decoder.X``; ``decoder_use_norm`` (and the deprecated
+  ``decoder_use_batchnorm``) -> ``decoder.norm``; ``decoder_attention_type``
+  -> ``decoder.attention``; architecture-specific exceptions are each
+  section's ``smp_renames`` (PSPNet's ``psp_out_channels`` -> ``decoder.out_channels``);
+* ``encoder_name/weights/depth/output_stride/output_indices`` -> ``encoder.*``,
+  ``in_channels`` -> ``encoder.in_channels``;
+* ``classes``, ``activation``, ``upsampling`` -> ``head.*``; ``aux_params`` -> ``aux_params``;
+* any other keyword argument goes to ``encoder.params`` (SMP passes it to the encoder).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from specseg.spec.decoders import SECTIONS
+
+_ENCODER_KEYS = {
+    "encoder_name": "name",
+    "encoder_weights": "weights",
+    "encoder_depth": "depth",
+    "encoder_output_stride": "output_stride",
+    "encoder_output_indices": "output_indices",
+    "in_channels": "in_channels",
+}
+_HEAD_KEYS = {"classes": "classes", "activation": "activation", "upsampling": "upsampling"}
+_DECODER_SPECIAL = {
+    "decoder_use_norm": "norm",
+    "decoder_use_batchnorm": "norm",
+    "decoder_attention_type": "attention",
+}
+
+
+class SMPConfigError(ValueError):
+    """An SMP argument that specseg cannot represent; ``argument`` names it."""
+
+    def __init__(self, argument: str, message: str):
+        super().__init__(f"{argument}: {message}")
+        self.argument = argument
+
+
+def architecture_for_smp_class(model_class: str) -> str:
+    """The ``decoder.architecture`` value for an SMP model class name."""
+    for arch, section in SECTIONS.items():
+        if section.smp_class == model_class:
+            return arch
+    known = ", ".join(sorted(s.smp_class for s in SECTIONS.values()))
+    raise SMPConfigError("_model_class", f"unknown SMP model class {model_class!r}; specseg supports {known}")
+
+
+def spec_from_smp_kwargs(model_class: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec mapping equivalent to ``smp.<model_class>(**kwargs)``.
+
+    Tuples become lists; ``None`` arguments are left out where they mean
+    "default". Raises :class:`SMPConfigError` for arguments specseg cannot represent.
+    """
+    arch = architecture_for_smp_class(model_class)
+    section = SECTIONS[arch]
+    spec: dict[str, Any] = {"specseg": 1, "encoder": {}, "decoder": {"architecture": arch}, "head": {}}
+    params: dict[str, Any] = {}
+    for key, value in kwargs.items():
+        value = _plain(value)
+        if key in section.smp_renames:
+            spec["decoder"][section.smp_renames[key]] = value
+        elif key in _ENCODER_KEYS:
+            if key == "encoder_weights":
+                if value not in (None, False):
+                    spec["encoder"]["weights"] = "imagenet" if value is True else value
+                continue
+            if key == "encoder_output_indices" and value is None:
+                continue
+            spec["encoder"][_ENCODER_KEYS[key]] = value
+        elif key in _HEAD_KEYS:
+            if key == "activation" and value is not None and not isinstance(value, str):
+                raise SMPConfigError(key, "only named activations can be written in a spec")
+            spec["head"][_HEAD_KEYS[key]] = value
+        elif key == "aux_params":
+            if value is not None:
+                spec["aux_params"] = dict(value)
+        elif key in _DECODER_SPECIAL:
+            if value is not None:
+                spec["decoder"][_DECODER_SPECIAL[key]] = value
+        elif key.startswith("decoder_"):
+            spec["decoder"][key[len("decoder_"):]] = value
+        else:
+            if value is not None:
+                params[key] = value
+    if params:
+        spec["encoder"]["params"] = params
+    return spec
+
+
+def _plain(value: Any) -> Any:
+    """JSON-like form of a config value: tuples to lists, recursively."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,88 @@
+"""The model a spec compiles to: encoder, decoder, segmentation head, optional classification head."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from specseg.spec.model import ModelSpec
+
+
+def _is_tracing() -> bool:
+    if torch.jit.is_scripting() or torch.jit.is_tracing():
+        return True
+    compiler = getattr(torch, "compiler", None)
+    return bool(compiler is not None and compiler.is_compiling())
+
+
+def nearest_multiples(size: int, stride: int) -> tuple[int, int]:
+    """The multiples of ``stride`` just below and above ``size`` (the lower at least ``stride``)."""
+    lower = max(stride, size // stride * stride)
+    upper = -(-size // stride) * stride
+    return lower, upper
+
+
+class SegmentationModel(nn.Module):
+    """``forward(x)`` returns the mask ``(N, classes, H, W)``, or ``(mask, labels)`` with aux_params.
+
+    ``requires_divisible_input`` is set by architectures whose decoders need
+    the input height and width to be multiples of the encoder's output
+    stride; other sizes are refused with the nearest valid sizes named.
+    """
+
+    def __init__(
+        self,
+        encoder: nn.Module,
+        decoder: nn.Module,
+        segmentation_head: nn.Module,
+        classification_head: nn.Module | None,
+        spec: "ModelSpec",
+        requires_divisible_input: bool = True,
+    ) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+        self.segmentation_head = segmentation_head
+        self.classification_head = classification_head
+        self.spec = spec
+        self.requires_divisible_input = requires_divisible_input
+
+    def check_input_shape(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` naming valid sizes when H or W does not fit the architecture."""
+        if x.dim() != 4:
+            raise ValueError(f"expected an (N, C, H, W) input, got shape {tuple(x.shape)}")
+        channels = self.encoder.in_channels
+        if x.shape[1] != channels:
+            raise ValueError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
+        if not self.requires_divisible_input:
+            return
+        stride = int(self.encoder.output_stride)
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        if h % stride or w % stride:
+            hl, hu = nearest_multiples(h, stride)
+            wl, wu = nearest_multiples(w, stride)
+            raise ValueError(
+                f"input height and width must be multiples of {stride} (the encoder's output stride) "
+                f"for a {self.spec.architecture} model; got {h}x{w}. Nearest valid sizes: "
+                f"{hl}x{wl} or {hu}x{wu} (pad or resize the input)"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Run encoder, decoder and heads."""
+        if not _is_tracing():
+            self.check_input_shape(x)
+        features = self.encoder(x)
+        masks = self.segmentation_head(self.decoder(features))
+        if self.classification_head is not None:
+            return masks, self.classification_head(features[-1])
+        return masks
+
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Switch to eval mode and run ``forward`` under ``torch.inference_mode``."""
+        if self.training:
+            self.eval()
+        return self(x)

@@ -1,0 +1,78 @@
+"""The top-level spec model, format version 1 (torch-free)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, JsonValue, model_validator
+from pydantic_core import PydanticCustomError
+
+from specseg.spec.base import SpecModel
+from specseg.spec.decoders import SECTIONS, AnyDecoderSpec
+from specseg.spec.decoders.base import CrossIssue
+from specseg.spec.encoder import EncoderSpec
+from specseg.spec.head import AuxParams, HeadSpec
+
+#: Spec format versions this release reads.
+SUPPORTED_VERSIONS = (1,)
+
+
+class ModelSpec(SpecModel):
+    """A segmentation model: encoder, decoder, segmentation head, optional classification head."""
+
+    specseg: Literal[1] = Field(description="Spec format version. This release reads version 1.")
+    name: str | None = Field(None, max_length=200, description="A name for the model.")
+    description: str | None = Field(None, max_length=10_000, description="Free text describing the model.")
+    metadata: dict[str, JsonValue] = Field(default_factory=dict, description="Free-form mapping carried along with the spec and ignored by the builder.")
+    encoder: EncoderSpec = Field(default_factory=EncoderSpec, description="The feature extractor (backbone).")
+    decoder: AnyDecoderSpec = Field(description="The decoder; `architecture` selects which one and which keys apply.")
+    head: HeadSpec = Field(default_factory=HeadSpec, description="The segmentation head.")
+    aux_params: AuxParams | None = Field(None, description="Optional classification head on the deepest encoder features; the model then returns (mask, labels).")
+    seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Seed for weight initialisation: the same spec and seed give bitwise identical initial weights.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _architecture_defaults(cls, data: Any) -> Any:
+        """Fill defaults that depend on the architecture, before fields are validated.
+
+        Only missing keys are added, and only where the surrounding structure
+        is already well-formed; anything else is left for field validation to report.
+        """
+        if not isinstance(data, dict):
+            return data
+        decoder = data.get("decoder")
+        if not isinstance(decoder, dict):
+            return data
+        section = SECTIONS.get(decoder.get("architecture"))  # type: ignore[arg-type]
+        if section is None:
+            return data
+        data = dict(data)
+        encoder = data.get("encoder", {})
+        if isinstance(encoder, dict):
+            encoder = dict(encoder)
+            encoder.setdefault("depth", section.defaults.encoder_depth)
+            encoder.setdefault("output_stride", section.defaults.encoder_output_stride)
+            data["encoder"] = encoder
+        head = data.get("head", {})
+        if isinstance(head, dict):
+            head = dict(head)
+            head.setdefault("upsampling", section.defaults.head_upsampling)
+            head.setdefault("kernel_size", section.defaults.head_kernel_size)
+            data["head"] = head
+        decoder = dict(decoder)
+        section.fill_defaults(decoder, encoder if isinstance(encoder, dict) else {})
+        data["decoder"] = decoder
+        return data
+
+    @model_validator(mode="after")
+    def _cross_field_rules(self) -> "ModelSpec":
+        """Rules spanning sections; all are collected and reported together."""
+        issues: list[CrossIssue] = list(self.decoder.cross_issues(self))
+        if issues:
+            raise PydanticCustomError("cross_field", "{count} cross-field problems", {"count": len(issues), "issues": issues})
+        return self
+
+    @property
+    def architecture(self) -> str:
+        """The decoder architecture name."""
+        return self.decoder.architecture

@@ -1,0 +1,262 @@
+"""Validating a located document into a :class:`ModelSpec`, with located errors.
+
+Pydantic reports errors with a ``loc`` that mixes spec keys with union tags
+(``decoder.unet.channels``); here each error is mapped back onto the data,
+given a file position, a spec path and a message that says what would be
+valid, and errors from alternative union branches are merged into one.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from specseg.errors import SpecError, SpecIssue, SpecPath
+from specseg.loader.document import Document
+from specseg.loader.suggest import did_you_mean
+from specseg.spec.decoders import SECTIONS
+from specseg.spec.model import SUPPORTED_VERSIONS, ModelSpec
+
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"}
+
+
+def _data_path(data: Any, loc: tuple[Any, ...], missing: bool) -> tuple[SpecPath, bool]:
+    """Map a pydantic ``loc`` onto the data: keep keys/indices that exist, drop union tags.
+
+    Returns the path and whether its last element exists in the data.
+    """
+    path: list[Any] = []
+    node = data
+    exists = True
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            path.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            path.append(part)
+            node = node[part]
+        elif missing and isinstance(node, dict) and isinstance(part, str) and i == len(loc) - 1:
+            # A missing key: name it, but there is nothing to point at.
+            path.append(part)
+            exists = False
+        else:
+            continue  # a union tag such as 'unet' or 'literal[...]'
+    return tuple(path), exists
+
+
+def _unwrap_models(annotation: Any) -> list[type[BaseModel]]:
+    """Every SpecModel class reachable from a field annotation."""
+    found: list[type[BaseModel]] = []
+    stack = [annotation]
+    while stack:
+        ann = stack.pop()
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            found.append(ann)
+            continue
+        stack.extend(typing.get_args(ann))
+    return found
+
+
+def _model_at(data: Any, path: SpecPath) -> type[BaseModel] | None:
+    """The spec model class that validates the mapping at ``path`` (for key suggestions)."""
+    model: type[BaseModel] | None = ModelSpec
+    node = data
+    for part in path:
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        candidates = _unwrap_models(model.model_fields[part].annotation)
+        node = node.get(part) if isinstance(node, dict) else None
+        model = _pick_variant(candidates, node)
+    return model
+
+
+def _pick_variant(candidates: list[type[BaseModel]], node: Any) -> type[BaseModel] | None:
+    """Choose the union member a mapping belongs to, by its discriminator value."""
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    if isinstance(node, dict):
+        for cls in candidates:
+            for disc in ("architecture", "type", "name"):
+                field = cls.model_fields.get(disc)
+                if field is not None and node.get(disc) in typing.get_args(field.annotation):
+                    return cls
+    return None
+
+
+def _unknown_key_message(data: Any, path: SpecPath) -> str:
+    key = str(path[-1])
+    parent = path[:-1]
+    model = _model_at(data, parent)
+    if model is None:
+        return f"unknown key '{key}'"
+    known = [name for name in model.model_fields]
+    hint = did_you_mean(key, known)
+    message = f"unknown key '{key}'{hint}"
+    if parent == ("decoder",):
+        owners = sorted(arch for arch, cls in SECTIONS.items() if key in cls.model_fields)
+        arch = getattr(model.model_fields.get("architecture"), "annotation", None)
+        here = typing.get_args(arch)[0] if arch is not None else "this architecture"
+        if owners:
+            message = f"'{key}' is not a key of the {here} decoder; it belongs to: {', '.join(owners)}"
+    message += f"{'' if hint else '.'} Valid keys here: {', '.join(known)}"
+    return message
+
+
+def _describe_input(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if value is None:
+        return "null"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _message(error: dict[str, Any], data: Any, path: SpecPath) -> str:
+    kind = error["type"]
+    value = error.get("input")
+    ctx = error.get("ctx") or {}
+    if path == ("specseg",):
+        if kind == "missing":
+            return "missing the format version; write `specseg: 1` as the first line"
+        versions = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
+        return f"unsupported spec format version {value!r}; this release reads version {versions}"
+    if kind == "extra_forbidden":
+        return _unknown_key_message(data, path)
+    if kind == "missing":
+        return f"missing required key '{path[-1]}'"
+    if kind == "union_tag_invalid":
+        tags = ctx.get("expected_tags", "")
+        got = ctx.get("tag")
+        hint = did_you_mean(str(got), [t.strip(" '") for t in str(tags).split(",")])
+        return f"unknown value {got!r}{hint}; expected one of {tags}"
+    if kind == "union_tag_not_found":
+        return f"missing required key '{ctx.get('discriminator', '').strip(chr(39))}'"
+    if kind == "literal_error":
+        expected = ctx.get("expected", "")
+        options = [o.strip(" '") for o in str(expected).replace(" or ", ", ").split(",")]
+        hint = did_you_mean(str(value), options) if isinstance(value, str) else ""
+        return f"{_describe_input(value)} is not allowed{hint}; expected {expected}"
+    base = error["msg"]
+    if kind == "value_error":
+        base = base.removeprefix("Value error, ")
+    if kind in ("int_type", "float_type", "bool_type", "string_type", "list_type", "dict_type", "model_type", "model_attributes_type"):
+        base = f"{error['msg']}, got {_describe_input(value)}"
+        if kind == "bool_type" and isinstance(value, str) and value in _YAML11_BOOLS:
+            base += " (YAML 1.2 reads yes/no/on/off as strings; write true or false)"
+    return base
+
+
+#: How each type-mismatch error names the form it expected, for merged union messages.
+_EXPECTED_FORM = {
+    "bool_type": "true or false",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "none_required": "null",
+}
+
+
+def _merge_union_branches(errors: list[tuple[SpecPath, bool, dict[str, Any], str]], data: Any) -> list[tuple[SpecPath, bool, str]]:
+    """One issue per path: the alternatives of a union become one 'expected A or B' message.
+
+    When one alternative got further into the value (a mapping whose inner
+    key is wrong), the shallower "wrong type" reports of the other
+    alternatives are noise and are dropped.
+    """
+    def is_type_mismatch(error: dict[str, Any]) -> bool:
+        return error["type"] in _EXPECTED_FORM or error["type"] == "literal_error"
+
+    kept = [
+        item
+        for item in errors
+        if not (
+            is_type_mismatch(item[2])
+            and any(other[0][: len(item[0])] == item[0] and len(other[0]) > len(item[0]) for other in errors)
+        )
+    ]
+    grouped: dict[SpecPath, list[tuple[bool, dict[str, Any], str]]] = {}
+    for path, exists, error, message in kept:
+        grouped.setdefault(path, []).append((exists, error, message))
+    out = []
+    for path, items in grouped.items():
+        exists = items[0][0]
+        structural = [item for item in items if not is_type_mismatch(item[1])]
+        if structural and len(structural) < len(items):
+            # One alternative accepted the value's type and failed inside it: report that one.
+            items = structural
+        messages = list(dict.fromkeys(message for _, _, message in items))
+        if len(messages) == 1:
+            out.append((path, exists, messages[0]))
+            continue
+        if all(is_type_mismatch(error) for _, error, _ in items):
+            forms: list[str] = []
+            hint = ""
+            value = items[0][1].get("input")
+            for _, error, _ in items:
+                if error["type"] == "literal_error":
+                    expected = str(error["ctx"]["expected"])
+                    forms.append(expected)
+                    if isinstance(value, str):
+                        options = [o.strip(" '") for o in expected.replace(" or ", ", ").split(",")]
+                        hint = hint or did_you_mean(value, options)
+                else:
+                    forms.append(_EXPECTED_FORM[error["type"]])
+            forms = list(dict.fromkeys(forms))
+            expected = ", ".join(forms[:-1]) + f", or {forms[-1]}"
+            out.append((path, exists, f"{_describe_input(value)} is not valid{hint}; expected {expected}"))
+        else:
+            out.append((path, exists, "; ".join(messages)))
+    return out
+
+
+def issues_from_validation_error(exc: ValidationError, doc: Document) -> list[SpecIssue]:
+    """Turn a pydantic error into located spec issues."""
+    raw: list[tuple[SpecPath, bool, dict[str, Any], str]] = []
+    cross: list[SpecIssue] = []
+    for error in exc.errors(include_url=False):
+        if error["type"] == "cross_field":
+            for path, message, related in error["ctx"]["issues"]:
+                cross.append(
+                    SpecIssue(
+                        message,
+                        tuple(path),
+                        doc.locate(tuple(path)),
+                        tuple((tuple(r), doc.locate(tuple(r))) for r in related),
+                    )
+                )
+            continue
+        path, exists = _data_path(doc.data, tuple(error["loc"]), error["type"] == "missing")
+        raw.append((path, exists, error, _message(error, doc.data, path)))
+    issues = []
+    for path, exists, message in _merge_union_branches(raw, doc.data):
+        is_key_problem = message.startswith("unknown key") or "is not a key of" in message
+        location = doc.locate(path, prefer_key=is_key_problem) if exists else doc.locate(path[:-1])
+        issues.append(SpecIssue(message, path, location))
+    issues.extend(cross)
+    issues.sort(key=lambda i: (i.location.line if i.location else 0, i.location.column if i.location else 0))
+    return issues
+
+
+def validate_document(doc: Document) -> ModelSpec:
+    """Validate a parsed document into a :class:`ModelSpec`, or raise :class:`SpecError`."""
+    if not isinstance(doc.data, dict):
+        raise SpecError(
+            [SpecIssue(f"the top level of a spec must be a mapping, found {_describe_input(doc.data)}", (), doc.locate(()))]
+        )
+    try:
+        return ModelSpec.model_validate(doc.data)
+    except ValidationError as exc:
+        raise SpecError(issues_from_validation_error(exc, doc)) from None
