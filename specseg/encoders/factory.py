@@ -47,7 +47,13 @@ def _timm_encoder(spec: EncoderSpec, load_pretrained: bool) -> nn.Module:
             **spec.params,
         )
     except (TypeError, ValueError, AssertionError, RuntimeError) as exc:
-        field = "output_stride" if spec.output_stride != 32 and "stride" in str(exc).lower() else "params" if isinstance(exc, TypeError) else "name"
+        text = str(exc)
+        if "encoder.depth" in text:
+            field = "depth"
+        elif spec.output_stride != 32 and "stride" in text.lower():
+            field = "output_stride"
+        else:
+            field = "params" if isinstance(exc, TypeError) else "name"
         raise EncoderBuildError(f"timm could not build {spec.name!r}: {exc}", field) from None
 
 

@@ -59,6 +59,10 @@ class TimmUniversalEncoder(nn.Module):
             style = "vgg"
         else:
             raise ValueError(f"timm model {name!r} has feature strides {reductions}, which no decoder can use")
+        if style == "transformer" and depth < 2:
+            raise ValueError(
+                f"timm model {name!r} has no features at stride 2; use encoder.depth 2..5 (its first features are at stride 4)"
+            )
         if style == "transformer":
             # tresnet's first timm feature is at stride 2 in name only; SMP skips it too.
             start = 1 if "tresnet" in name else 0
@@ -80,13 +84,8 @@ class TimmUniversalEncoder(nn.Module):
         else:
             create_kwargs["pretrained"] = bool(pretrained)
         self._style = style
-        if style == "transformer" and indices == ():
-            # depth 1 of a stride-4 model has no real feature at all.
-            self.model = nn.Identity()
-            channels: list[int] = []
-        else:
-            self.model = timm.create_model(name, **create_kwargs)
-            channels = list(self.model.feature_info.channels())
+        self.model = timm.create_model(name, **create_kwargs)
+        channels = list(self.model.feature_info.channels())
         if style == "transformer":
             self._out_channels = [in_channels, 0] + channels
         elif style == "vgg":
@@ -119,10 +118,7 @@ class TimmUniversalEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` NCHW feature maps, the first being ``x``."""
-        if self._style == "transformer" and self._depth == 1:
-            features: list[torch.Tensor] = []
-        else:
-            features = self.model(x)
+        features = self.model(x)
         if self._channels_last:
             features = [f.permute(0, 3, 1, 2).contiguous() for f in features]
         if self._style == "transformer":

@@ -250,11 +250,13 @@ def compose_yaml(text: str, file: str) -> Node:
                         f"YAML tag {_tag_name(event.tag)} is not allowed in a spec; only plain "
                         "values, mappings and lists are (tags could construct objects)",
                         location,
+                        child_path(),
                     )
                 if len(stack) >= MAX_DEPTH:
                     raise _ComposeError(
                         f"nesting deeper than {MAX_DEPTH} levels; a spec never needs that",
                         location,
+                        child_path(),
                     )
                 node = MapNode(location) if is_map else SeqNode(location)
                 path = child_path()
