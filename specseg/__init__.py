@@ -21,6 +21,8 @@ _LAZY = {
     "ModelSpec": "specseg.spec.model:ModelSpec",
     "register_encoder": "specseg.encoders.registry:register_encoder",
     "json_schema": "specseg.schema:json_schema",
+    "import_smp": "specseg.interop.smp_import:import_smp",
+    "build_loss": "specseg.builder:build_loss",
 }
 
 

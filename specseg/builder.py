@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -13,7 +13,7 @@ from specseg.encoders.factory import EncoderBuildError, build_encoder, encoder_e
 from specseg.errors import Location, SpecPath
 from specseg.heads import ClassificationHead, SegmentationHead
 from specseg.loader.document import Document
-from specseg.loader.source import load_document
+from specseg.loader.compose import compose
 from specseg.model import SegmentationModel
 from specseg.spec.model import ModelSpec
 from specseg.spec.validation import validate_document
@@ -57,34 +57,88 @@ def seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
-def resolve(source: Any) -> tuple[ModelSpec, Document | None, Path | None]:
+def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[ModelSpec, Document | None, Path | None]:
     """Load and validate any spec source, keeping its document for error locations."""
-    if isinstance(source, ModelSpec):
+    if isinstance(source, ModelSpec) and not overrides:
         return source, None, None
-    doc, base = load_document(source)
+    if isinstance(source, ModelSpec):
+        source = source.model_dump(mode="json")
+    doc, base = compose(source, overrides)
     return validate_document(doc), doc, base
 
 
+def _weights_file(spec: ModelSpec, base_dir: Path | None) -> tuple[Path, str | None]:
+    """The whole-model weights file of a spec, resolved against the spec's directory."""
+    assert spec.weights is not None
+    raw, sha256 = (spec.weights, None) if isinstance(spec.weights, str) else (spec.weights.path, spec.weights.sha256)
+    path = Path(raw).expanduser()
+    if not path.is_absolute():
+        path = (base_dir or Path.cwd()) / path
+    return path, sha256
+
+
+def _load_whole_model(model: SegmentationModel, state_dict: dict[str, torch.Tensor]) -> SegmentationModel:
+    """Put ``state_dict`` into a model built on the meta device, without copying twice."""
+    from specseg.weights import load_into
+
+    load_into(model, state_dict, "the model", assign=True)
+    return model
+
+
 def build_from_spec(spec: ModelSpec, doc: Document | None = None, base_dir: Path | None = None) -> SegmentationModel:
-    """Build the model for a validated spec (``doc`` only serves error locations)."""
+    """Build the model for a validated spec (``doc`` only serves error locations).
+
+    With whole-model ``weights``, the model is built on the meta device (no
+    random initialisation, no encoder download) and the checkpoint's tensors
+    are assigned in place: loading a trained model costs one read of the file.
+    """
 
     def locate(path: SpecPath) -> Location | None:
         return doc.locate(path) if doc is not None else None
 
+    if spec.weights is None:
+        return _build(spec, locate, base_dir, load_encoder_weights=True)
+
+    from specseg.errors import SpecError, SpecIssue
+    from specseg.weights import WeightsError, read_state_dict
+
+    path, sha256 = _weights_file(spec, base_dir)
+    try:
+        state_dict = read_state_dict(path, sha256)
+        with torch.device("meta"):
+            model = _build(spec, locate, base_dir, load_encoder_weights=False)
+        if _has_non_persistent_buffers(model):
+            # Buffers outside the state dict (e.g. relative position tables) must be computed for real.
+            model = _build(spec, locate, base_dir, load_encoder_weights=False)
+        return _load_whole_model(model, state_dict)
+    except WeightsError as exc:
+        where = ("weights",) if isinstance(spec.weights, str) else ("weights", "path")
+        raise SpecError([SpecIssue(f"{path}: {exc}", where, locate(where))]) from None
+
+
+def _has_non_persistent_buffers(model: nn.Module) -> bool:
+    persistent = set(model.state_dict())
+    return any(name not in persistent for name, _ in model.named_buffers())
+
+
+def _build(spec: ModelSpec, locate: Any, base_dir: Path | None, load_encoder_weights: bool) -> SegmentationModel:
     section = spec.decoder
     with seeded(spec.seed):
         try:
-            encoder = build_encoder(spec.encoder, base_dir, kind=section.encoder_kind)
+            encoder = build_encoder(spec.encoder, base_dir, load_weights=load_encoder_weights, kind=section.encoder_kind)
         except EncoderBuildError as exc:
             raise encoder_error(exc, locate) from None
         decoder = section.build(encoder, spec)
-        head = SegmentationHead(
-            in_channels=decoder.out_channels,
-            out_channels=spec.head.classes,
-            kernel_size=spec.head.kernel_size,
-            activation=spec.head.activation,
-            upsampling=spec.head.upsampling,
-        )
+        # An architecture with its own head (DPT) builds it; the others share SegmentationHead.
+        head = section.build_head(decoder, spec)
+        if head is None:
+            head = SegmentationHead(
+                in_channels=decoder.out_channels,
+                out_channels=spec.head.classes,
+                kernel_size=spec.head.kernel_size,
+                activation=spec.head.activation,
+                upsampling=spec.head.upsampling,
+            )
         aux = spec.aux_params
         classification = (
             ClassificationHead(
@@ -111,11 +165,37 @@ def build_from_spec(spec: ModelSpec, doc: Document | None = None, base_dir: Path
     )
 
 
-def build(source: Any) -> SegmentationModel:
+def build(source: Any, overrides: Sequence[str] = ()) -> SegmentationModel:
     """Build a :class:`SegmentationModel` from a spec path, YAML/JSON text, mapping or ModelSpec.
 
-    Raises :class:`specseg.SpecError` with located issues when the spec is invalid
+    ``overrides`` are ``PATH=VALUE`` strings applied like ``--set``. Raises
+    :class:`specseg.SpecError` with located issues when the spec is invalid
     or names something that cannot be built.
     """
-    spec, doc, base = resolve(source)
+    spec, doc, base = resolve(source, overrides)
     return build_from_spec(spec, doc, base)
+
+
+def build_loss(source: Any, overrides: Sequence[str] = ()) -> nn.Module:
+    """Build the training loss a spec's ``loss:`` section describes.
+
+    ``source`` is anything :func:`build` accepts, or a loss section itself.
+    """
+    from specseg.errors import SpecError, SpecIssue
+    from specseg.losses.build import build_loss as build_loss_section
+
+    if not isinstance(source, (ModelSpec, str, Path, dict)) and not overrides:
+        return build_loss_section(source)
+    spec, doc, _ = resolve(source, overrides)
+    if spec.loss is None:
+        raise SpecError([SpecIssue("the spec has no loss section", ("loss",), doc.locate(()) if doc else None)])
+    return build_loss_section(spec.loss)
+
+
+def describe_loss(spec: ModelSpec) -> list[dict[str, Any]] | None:
+    """The loss terms of a spec as ``[{"name", "weight", "mode"}]`` for summaries."""
+    if spec.loss is None:
+        return None
+    from specseg.spec.loss import iter_terms
+
+    return [{"name": term.name, "weight": term.weight, "mode": getattr(term, "mode", None)} for _, term in iter_terms(spec.loss)]

@@ -27,7 +27,7 @@ def validate(args: argparse.Namespace) -> int:
     results = []
     for path in args.specs:
         try:
-            load_spec(Path(path))
+            load_spec(Path(path), args.overrides)
             results.append({"file": path, "valid": True, "issues": []})
         except SpecError as exc:
             results.append({"file": path, "valid": False, "issues": [i.to_dict() for i in exc.issues]})
@@ -66,8 +66,9 @@ def build(args: argparse.Namespace) -> int:
     import torch
 
     from specseg.builder import build as build_model
+    from specseg.builder import describe_loss
 
-    model = build_model(Path(args.spec))
+    model = build_model(Path(args.spec), args.overrides)
     spec = model.spec
     if shape is None:
         shape = (1, spec.encoder.in_channels, 256, 256)
@@ -89,6 +90,7 @@ def build(args: argparse.Namespace) -> int:
         "parameters": {"total": total, "trainable": trainable},
         "input_shape": list(shape),
         "outputs": outputs,
+        "loss": describe_loss(spec),
     }
     if args.json:
         _emit_json(summary)
@@ -100,6 +102,85 @@ def build(args: argparse.Namespace) -> int:
         print(f"input:        {tuple(shape)}")
         for key, value in outputs.items():
             print(f"{key + ':':<13} {tuple(value)}")
+        if summary["loss"]:
+            terms = " + ".join(
+                f"{t['weight']:g} * {t['name']}" + (f" ({t['mode']})" if t["mode"] else "") for t in summary["loss"]
+            )
+            print(f"loss:         {terms}")
+    return 0
+
+
+def fmt(args: argparse.Namespace) -> int:
+    """``specseg fmt SPEC [--resolved] [--check]``: canonical YAML of a spec."""
+    from specseg.loader.compose import compose
+    from specseg.loader.source import load_document, read_spec_file
+    from specseg.spec.canonical import resolved
+    from specseg.spec.formatting import canonical_text
+    from specseg.spec.validation import validate_document
+
+    path = Path(args.spec)
+    text = read_spec_file(path)
+    composed, _ = compose(path)
+    spec = validate_document(composed)  # never format an invalid spec
+    if args.resolved:
+        data = resolved(spec)
+    else:
+        doc, _ = load_document(path)
+        data = doc.data
+    out = canonical_text(data, text)
+    if args.check:
+        if out != text:
+            print(f"{path}: not in canonical form (run specseg fmt {path} -o {path} --force)", file=sys.stderr)
+            return 1
+        print(f"{path}: canonical")
+        return 0
+    if args.output:
+        _write_output(Path(args.output), out.encode("utf-8"), args.force)
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
+def _write_output(path: Path, data: bytes, force: bool) -> None:
+    """Write a command's output file atomically, refusing to overwrite without ``--force``."""
+    from specseg.fileio import write_bytes_atomic
+
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} exists; use --force to overwrite it")
+    write_bytes_atomic(path, data)
+
+
+def hash_spec(args: argparse.Namespace) -> int:
+    """``specseg hash SPEC``: the hash of the resolved spec."""
+    from specseg.loader import load_spec
+    from specseg.spec.canonical import spec_hash
+
+    digest = spec_hash(load_spec(Path(args.spec), args.overrides))
+    if args.json:
+        _emit_json({"spec": args.spec, "hash": digest})
+    else:
+        print(digest)
+    return 0
+
+
+def diff_specs(args: argparse.Namespace) -> int:
+    """``specseg diff A B``: what differs between two resolved specs, path by path."""
+    from specseg.loader import load_spec
+    from specseg.spec.canonical import diff
+
+    changes = diff(load_spec(Path(args.a)), load_spec(Path(args.b)))
+    if args.json:
+        _emit_json(changes)
+        return 0
+    if not changes:
+        print("no semantic differences")
+    for c in changes:
+        if c["change"] == "changed":
+            print(f"~ {c['path']}: {json.dumps(c['a'])} -> {json.dumps(c['b'])}")
+        elif c["change"] == "added":
+            print(f"+ {c['path']}: {json.dumps(c['b'])}")
+        else:
+            print(f"- {c['path']}: {json.dumps(c['a'])}")
     return 0
 
 
@@ -111,9 +192,19 @@ def schema(args: argparse.Namespace) -> int:
     if args.output:
         from specseg.fileio import write_text_atomic
 
+        # The schema file is a generated artifact meant to be refreshed in place.
         write_text_atomic(Path(args.output), text)
     else:
         sys.stdout.write(text)
+    return 0
+
+
+def import_smp(args: argparse.Namespace) -> int:
+    """``specseg import-smp SRC -o OUTDIR``: write OUTDIR/spec.yaml and the weights beside it."""
+    from specseg.interop.smp_import import import_smp as run_import
+
+    spec_path = run_import(Path(args.src), Path(args.output), force=args.force)
+    print(f"wrote {spec_path} and {spec_path.parent / 'model.safetensors'}")
     return 0
 
 

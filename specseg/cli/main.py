@@ -37,13 +37,45 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
+    def add_set(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--set",
+            dest="overrides",
+            action="append",
+            default=[],
+            metavar="PATH=VALUE",
+            help="override a spec value, e.g. --set head.classes=5 --set decoder.channels=[128,64,32,16,8] (repeatable; values parse as YAML)",
+        )
+
     p = sub.add_parser("validate", help="check spec files without building them (does not import torch)")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml, .yml, .json)")
     p.add_argument("--json", action="store_true", help="print one JSON object with every result")
+    add_set(p)
     p.set_defaults(run=commands.validate)
+
+    p = sub.add_parser("fmt", help="print a spec in canonical form (or check that it is)")
+    p.add_argument("spec", metavar="SPEC", help="spec file (.yaml, .yml)")
+    p.add_argument("--resolved", action="store_true", help="write out every default and inline extends")
+    p.add_argument("--check", action="store_true", help="exit 1 if the file is not in canonical form")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
+    p.set_defaults(run=commands.fmt)
+
+    p = sub.add_parser("hash", help="print the stable hash of the resolved spec")
+    p.add_argument("spec", metavar="SPEC", help="spec file (.yaml, .yml, .json)")
+    p.add_argument("--json", action="store_true", help="print {spec, hash} as JSON")
+    add_set(p)
+    p.set_defaults(run=commands.hash_spec)
+
+    p = sub.add_parser("diff", help="semantic differences between two resolved specs")
+    p.add_argument("a", metavar="A", help="first spec")
+    p.add_argument("b", metavar="B", help="second spec")
+    p.add_argument("--json", action="store_true", help="print the differences as a JSON array")
+    p.set_defaults(run=commands.diff_specs)
 
     p = sub.add_parser("build", help="validate, build, run one forward pass and summarise the model")
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml, .yml, .json)")
+    add_set(p)
     p.add_argument("--input-shape", metavar="N,C,H,W", help="input shape of the test forward pass (default 1,in_channels,256,256)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(run=commands.build)
@@ -51,6 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p.add_argument("-o", "--output", metavar="FILE", help="write the schema to FILE instead of stdout")
     p.set_defaults(run=commands.schema)
+
+    p = sub.add_parser("import-smp", help="convert an SMP save_pretrained folder into spec.yaml + weights")
+    p.add_argument("src", metavar="SRC", help="folder written by an SMP model's save_pretrained")
+    p.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="folder for spec.yaml and model.safetensors")
+    p.add_argument("--force", action="store_true", help="overwrite existing files in OUTDIR")
+    p.set_defaults(run=commands.import_smp)
 
     p = sub.add_parser("list", help="list encoders or architectures")
     p.add_argument("what", choices=["encoders", "architectures"], help="what to list")
@@ -71,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for issue in exc.issues:
             print(issue.format(), file=sys.stderr)
         return EXIT_INVALID
-    except UsageError as exc:
+    except (UsageError, FileExistsError) as exc:
         print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

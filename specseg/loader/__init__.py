@@ -3,39 +3,37 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from specseg.loader.compose import compose
 from specseg.loader.document import Document
 from specseg.loader.source import load_document
 
 
-def load_spec(source: Any) -> "ModelSpec":
+def load_spec(source: Any, overrides: Sequence[str] = ()) -> "ModelSpec":
     """Load and validate a spec from a path, a YAML/JSON string, or a mapping.
 
-    Raises :class:`specseg.SpecError` listing every problem with its location.
-    A :class:`ModelSpec` passed in is returned unchanged.
+    ``extends`` bases are merged and ``overrides`` (``"head.classes=5"``)
+    applied first. Raises :class:`specseg.SpecError` listing every problem
+    with its location. A :class:`ModelSpec` passed in is returned unchanged.
     """
-    from specseg.spec.model import ModelSpec
-    from specseg.spec.validation import validate_document
-
-    if isinstance(source, ModelSpec):
-        return source
-    doc, _base = load_document(source)
-    return validate_document(doc)
+    return load_spec_with_base(source, overrides)[0]
 
 
-def load_spec_with_base(source: Any) -> tuple["ModelSpec", Path | None]:
+def load_spec_with_base(source: Any, overrides: Sequence[str] = ()) -> tuple["ModelSpec", Path | None]:
     """Like :func:`load_spec`, also returning the directory relative paths resolve against."""
     from specseg.spec.model import ModelSpec
     from specseg.spec.validation import validate_document
 
-    if isinstance(source, ModelSpec):
+    if isinstance(source, ModelSpec) and not overrides:
         return source, None
-    doc, base = load_document(source)
+    if isinstance(source, ModelSpec):
+        source = source.model_dump(mode="json")
+    doc, base = compose(source, overrides)
     return validate_document(doc), base
 
 
 if False:  # pragma: no cover - for type checkers only
     from specseg.spec.model import ModelSpec
 
-__all__ = ["Document", "load_document", "load_spec", "load_spec_with_base"]
+__all__ = ["Document", "compose", "load_document", "load_spec", "load_spec_with_base"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, JsonValue, model_validator
 from pydantic_core import PydanticCustomError
@@ -10,8 +10,9 @@ from pydantic_core import PydanticCustomError
 from specseg.spec.base import SpecModel
 from specseg.spec.decoders import SECTIONS, AnyDecoderSpec
 from specseg.spec.decoders.base import CrossIssue
-from specseg.spec.encoder import EncoderSpec
+from specseg.spec.encoder import EncoderSpec, WeightsFile
 from specseg.spec.head import AuxParams, HeadSpec
+from specseg.spec.loss import LossSpec, loss_issues
 
 #: Spec format versions this release reads.
 SUPPORTED_VERSIONS = (1,)
@@ -29,6 +30,14 @@ class ModelSpec(SpecModel):
     head: HeadSpec = Field(default_factory=HeadSpec, description="The segmentation head.")
     aux_params: AuxParams | None = Field(None, description="Optional classification head on the deepest encoder features; the model then returns (mask, labels).")
     seed: int | None = Field(None, ge=0, le=2**63 - 1, description="Seed for weight initialisation: the same spec and seed give bitwise identical initial weights.")
+    loss: LossSpec | None = Field(
+        None,
+        description="Optional training objective: one loss term {name: dice, mode: multiclass, ...} or a list of weighted terms whose weighted sum is the loss. Built by specseg.build_loss.",
+    )
+    weights: Annotated[str, Field(min_length=1, max_length=4096)] | WeightsFile | None = Field(
+        None,
+        description="Whole-model weights loaded after building: a path relative to the spec file, or {path, sha256}. Formats: .safetensors, or a torch checkpoint read with weights_only=True. When set, the encoder's pretrained weights are not downloaded.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -68,6 +77,9 @@ class ModelSpec(SpecModel):
     def _cross_field_rules(self) -> "ModelSpec":
         """Rules spanning sections; all are collected and reported together."""
         issues: list[CrossIssue] = list(self.decoder.cross_issues(self))
+        if self.loss is not None:
+            related = (("head", "classes"), ("head", "activation"))
+            issues += [(("loss",) + tuple(path), message, related) for path, message in loss_issues(self.loss, self.head.classes, self.head.activation)]
         if issues:
             raise PydanticCustomError("cross_field", "{count} cross-field problems", {"count": len(issues), "issues": issues})
         return self

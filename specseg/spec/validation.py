@@ -139,7 +139,7 @@ def _message(error: dict[str, Any], data: Any, path: SpecPath) -> str:
         hint = did_you_mean(str(got), [t.strip(" '") for t in str(tags).split(",")])
         return f"unknown value {got!r}{hint}; expected one of {tags}"
     if kind == "union_tag_not_found":
-        return f"missing required key '{ctx.get('discriminator', '').strip(chr(39))}'"
+        return f"missing required key '{path[-1]}'"
     if kind == "literal_error":
         expected = ctx.get("expected", "")
         options = [o.strip(" '") for o in str(expected).replace(" or ", ", ").split(",")]
@@ -239,6 +239,10 @@ def issues_from_validation_error(exc: ValidationError, doc: Document) -> list[Sp
                 )
             continue
         path, exists = _data_path(doc.data, tuple(error["loc"]), error["type"] == "missing")
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # Point at the discriminator key ('architecture', 'type', ...) itself.
+            path = path + (str(error["ctx"]["discriminator"]).strip("'"),)
+            exists = error["type"] == "union_tag_invalid"
         raw.append((path, exists, error, _message(error, doc.data, path)))
     issues = []
     for path, exists, message in _merge_union_branches(raw, doc.data):

@@ -1,0 +1,113 @@
+"""``specseg import-smp``: turn an SMP ``save_pretrained`` folder into spec + weights.
+
+The folder holds ``config.json`` (``_model_class`` and the constructor
+arguments) and ``model.safetensors``. The result is ``spec.yaml`` whose
+``weights:`` names the weights file written beside it, pinned by sha256, so
+that spec + weights are a versionable trained model that loads offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from specseg.errors import Location, SpecError, SpecIssue
+from specseg.fileio import write_bytes_atomic, write_text_atomic
+from specseg.interop.smp_config import SMPConfigError, spec_from_smp_kwargs
+from specseg.loader.source import load_document
+
+SPEC_NAME = "spec.yaml"
+WEIGHTS_NAME = "model.safetensors"
+
+
+def _config(src: Path) -> tuple[str, dict[str, Any], Any]:
+    config_path = src / "config.json"
+    if not src.is_dir():
+        raise SpecError([SpecIssue("not a folder; expected an SMP save_pretrained folder", (), Location(str(src), 1, 1))])
+    doc, _ = load_document(config_path)
+    if not isinstance(doc.data, dict) or "_model_class" not in doc.data:
+        raise SpecError(
+            [SpecIssue("not an SMP config: it has no '_model_class'", (), Location(str(config_path), 1, 1))]
+        )
+    data = dict(doc.data)
+    model_class = data.pop("_model_class")
+    return model_class, data, doc
+
+
+def spec_for_smp_folder(src: Path) -> dict[str, Any]:
+    """The spec mapping (without ``weights``) for an SMP save_pretrained folder."""
+    model_class, kwargs, doc = _config(Path(src))
+    try:
+        spec = spec_from_smp_kwargs(model_class, kwargs)
+    except SMPConfigError as exc:
+        path = (exc.argument,)
+        raise SpecError([SpecIssue(str(exc), path, doc.locate(path))]) from None
+    original_weights = kwargs.get("encoder_weights")
+    # The trained weights replace the encoder's pretrained ones; keep where they came from.
+    spec["encoder"].pop("weights", None)
+    spec["metadata"] = {"imported_from": {"library": "segmentation_models_pytorch", "model_class": model_class, "encoder_weights": original_weights}}
+    return spec
+
+
+def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Path:
+    """Convert an SMP ``save_pretrained`` folder into ``out_dir/spec.yaml`` + weights.
+
+    The spec is validated and built against the weights before anything is
+    written; SMP arguments that specseg cannot represent are refused, never
+    dropped. Returns the path of the written spec. Existing files are kept
+    unless ``force``.
+    """
+    import torch
+
+    from specseg.builder import build_from_spec
+    from specseg.loader import load_spec
+    from specseg.weights import WeightsError, read_state_dict
+
+    src, out_dir = Path(src), Path(out_dir)
+    spec_dict = spec_for_smp_folder(src)
+    weights_path = src / WEIGHTS_NAME
+    try:
+        state_dict = read_state_dict(weights_path)
+    except WeightsError as exc:
+        raise SpecError([SpecIssue(str(exc), (), Location(str(weights_path), 1, 1))]) from None
+    spec = load_spec(spec_dict)
+    with torch.device("meta"):
+        model = build_from_spec(spec)
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in expected]
+    mismatched = [k for k in expected if k in state_dict and tuple(expected[k].shape) != tuple(state_dict[k].shape)]
+    if missing or unexpected or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"missing keys {missing[:5]}")
+        if unexpected:
+            parts.append(f"unexpected keys {unexpected[:5]}")
+        if mismatched:
+            parts.append(f"shape mismatches {mismatched[:5]}")
+        raise SpecError(
+            [
+                SpecIssue(
+                    f"the weights of encoder {spec.encoder.name!r} cannot be mapped onto specseg's network: " + "; ".join(parts),
+                    ("encoder_name",),
+                    Location(str(src / "config.json"), 1, 1),
+                )
+            ]
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec_path, out_weights = out_dir / SPEC_NAME, out_dir / WEIGHTS_NAME
+    for path in (spec_path, out_weights):
+        if path.exists() and not force:
+            raise FileExistsError(f"{path} exists; use --force to overwrite it")
+    data = weights_path.read_bytes()
+    spec_dict["weights"] = {"path": WEIGHTS_NAME, "sha256": hashlib.sha256(data).hexdigest()}
+    write_bytes_atomic(out_weights, data)
+    header = (
+        "# yaml-language-server: $schema=https://specseg.dev/schemas/specseg.schema.json\n"
+        f"# Imported from the SMP model in {src.name}/ by specseg import-smp.\n"
+    )
+    write_text_atomic(spec_path, header + yaml.safe_dump(spec_dict, sort_keys=False, allow_unicode=True))
+    return spec_path
