@@ -496,3 +496,32 @@ def test_softmax_losses_are_unchanged_by_a_logsoftmax_head():
 def test_loss_issue_messages_name_the_conflict():
     ((path, message),) = spec.loss_issues(ADAPTER.validate_python({"name": "dice", "mode": "binary"}), 4, None)
     assert path == ("mode",) and "1 class" in message and "4" in message
+
+
+def test_model_spec_loss_section_builds_and_conflicts_are_located(tmp_path):
+    import specseg
+    from specseg import SpecError
+
+    text = (
+        "specseg: 1\n"
+        "decoder: {architecture: unet}\n"
+        "encoder: {name: resnet18}\n"
+        "head: {classes: 3}\n"
+        "loss:\n"
+        "  - {name: dice, mode: multiclass, weight: 0.25}\n"
+        "  - {name: focal, mode: multiclass, weight: 0.75}\n"
+    )
+    path = tmp_path / "spec.yaml"
+    path.write_text(text)
+    loss = specseg.build_loss(path)
+    logits = torch.randn(2, 3, 8, 8, requires_grad=True)
+    target = torch.randint(0, 3, (2, 8, 8))
+    expected = 0.25 * L.DiceLoss("multiclass")(logits, target) + 0.75 * L.FocalLoss("multiclass")(logits, target)
+    torch.testing.assert_close(loss(logits, target), expected)
+
+    path.write_text(text.replace("classes: 3", "classes: 1"))
+    with pytest.raises(SpecError) as info:
+        specseg.load_spec(path)
+    issue = info.value.issues[0]
+    assert issue.path[:2] == ("loss", 0) and issue.location.line == 6
+    assert "head.classes" in issue.format()

@@ -51,11 +51,15 @@ def architecture_for_smp_class(model_class: str) -> str:
     raise SMPConfigError("_model_class", f"unknown SMP model class {model_class!r}; specseg supports {known}")
 
 
-def spec_from_smp_kwargs(model_class: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+def spec_from_smp_kwargs(
+    model_class: str, kwargs: Mapping[str, Any], origins: dict[tuple[str, ...], str] | None = None
+) -> dict[str, Any]:
     """The spec mapping equivalent to ``smp.<model_class>(**kwargs)``.
 
     Tuples become lists; ``None`` arguments are left out where they mean
-    "default". Raises :class:`SMPConfigError` for arguments specseg cannot represent.
+    "default". ``origins``, when given, is filled with spec path -> SMP
+    argument, so that errors can point back at the argument. Raises
+    :class:`SMPConfigError` for arguments specseg cannot represent.
     """
     arch = architecture_for_smp_class(model_class)
     section = SECTIONS[arch]
@@ -74,6 +78,8 @@ def spec_from_smp_kwargs(model_class: str, kwargs: Mapping[str, Any]) -> dict[st
                 continue
             spec["encoder"][_ENCODER_KEYS[key]] = value
         elif key in _HEAD_KEYS:
+            if key == "upsampling" and value is None:
+                continue  # SMP's "use the architecture's default"
             if key == "activation" and value is not None and not isinstance(value, str):
                 raise SMPConfigError(key, "only named activations can be written in a spec")
             spec["head"][_HEAD_KEYS[key]] = value
@@ -90,7 +96,30 @@ def spec_from_smp_kwargs(model_class: str, kwargs: Mapping[str, Any]) -> dict[st
                 params[key] = value
     if params:
         spec["encoder"]["params"] = params
+    if origins is not None:
+        origins.update(_origins(model_class, kwargs, section.smp_renames))
     return spec
+
+
+def _origins(model_class: str, kwargs: Mapping[str, Any], renames: Mapping[str, str]) -> dict[tuple[str, ...], str]:
+    """Spec path -> SMP argument, mirroring :func:`spec_from_smp_kwargs`'s rule."""
+    out: dict[tuple[str, ...], str] = {}
+    for key in kwargs:
+        if key in renames:
+            out[("decoder", renames[key])] = key
+        elif key in _ENCODER_KEYS:
+            out[("encoder", _ENCODER_KEYS[key])] = key
+        elif key in _HEAD_KEYS:
+            out[("head", _HEAD_KEYS[key])] = key
+        elif key == "aux_params":
+            out[("aux_params",)] = key
+        elif key in _DECODER_SPECIAL:
+            out[("decoder", _DECODER_SPECIAL[key])] = key
+        elif key.startswith("decoder_"):
+            out[("decoder", key[len("decoder_"):])] = key
+        else:
+            out[("encoder", "params", key)] = key
+    return out
 
 
 def _plain(value: Any) -> Any:

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import yaml
-
-from specseg.errors import Location, SpecError, SpecIssue
+from specseg.errors import Location, SpecError, SpecIssue, format_path
 from specseg.fileio import write_bytes_atomic, write_text_atomic
 from specseg.interop.smp_config import SMPConfigError, spec_from_smp_kwargs
 from specseg.loader.source import load_document
+from specseg.spec.formatting import canonical_text
 
 SPEC_NAME = "spec.yaml"
 WEIGHTS_NAME = "model.safetensors"
@@ -37,19 +36,37 @@ def _config(src: Path) -> tuple[str, dict[str, Any], Any]:
     return model_class, data, doc
 
 
-def spec_for_smp_folder(src: Path) -> dict[str, Any]:
-    """The spec mapping (without ``weights``) for an SMP save_pretrained folder."""
+def spec_for_smp_folder(src: Path) -> tuple[dict[str, Any], Callable[[SpecError], SpecError]]:
+    """The spec mapping (without ``weights``) for an SMP save_pretrained folder.
+
+    Also returns a function that re-locates a spec error onto the SMP
+    argument in ``config.json`` it came from.
+    """
     model_class, kwargs, doc = _config(Path(src))
+    origins: dict[tuple[str, ...], str] = {}
     try:
-        spec = spec_from_smp_kwargs(model_class, kwargs)
+        spec = spec_from_smp_kwargs(model_class, kwargs, origins)
     except SMPConfigError as exc:
         path = (exc.argument,)
         raise SpecError([SpecIssue(str(exc), path, doc.locate(path))]) from None
+
+    def relocate(error: SpecError) -> SpecError:
+        issues = []
+        for issue in error.issues:
+            prefixes = [issue.path[:n] for n in range(len(issue.path), 0, -1)]
+            argument = next((origins[p] for p in prefixes if p in origins), None)
+            if argument is None:
+                issues.append(SpecIssue(f"{format_path(issue.path)}: {issue.message}", (), doc.locate(())))
+            else:
+                message = f"SMP argument {argument} (spec {format_path(issue.path)}): {issue.message}"
+                issues.append(SpecIssue(message, (argument,), doc.locate((argument,))))
+        return SpecError(issues)
+
     original_weights = kwargs.get("encoder_weights")
     # The trained weights replace the encoder's pretrained ones; keep where they came from.
     spec["encoder"].pop("weights", None)
     spec["metadata"] = {"imported_from": {"library": "segmentation_models_pytorch", "model_class": model_class, "encoder_weights": original_weights}}
-    return spec
+    return spec, relocate
 
 
 def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Path:
@@ -64,34 +81,27 @@ def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Pat
 
     from specseg.builder import build_from_spec
     from specseg.loader import load_spec
-    from specseg.weights import WeightsError, read_state_dict
+    from specseg.weights import WeightsError, mismatch_report, read_state_dict
 
     src, out_dir = Path(src), Path(out_dir)
-    spec_dict = spec_for_smp_folder(src)
+    spec_dict, relocate = spec_for_smp_folder(src)
     weights_path = src / WEIGHTS_NAME
     try:
         state_dict = read_state_dict(weights_path)
     except WeightsError as exc:
         raise SpecError([SpecIssue(str(exc), (), Location(str(weights_path), 1, 1))]) from None
-    spec = load_spec(spec_dict)
+    try:
+        spec = load_spec(spec_dict)
+    except SpecError as exc:
+        raise relocate(exc) from None
     with torch.device("meta"):
         model = build_from_spec(spec)
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
-    mismatched = [k for k in expected if k in state_dict and tuple(expected[k].shape) != tuple(state_dict[k].shape)]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(f"missing keys {missing[:5]}")
-        if unexpected:
-            parts.append(f"unexpected keys {unexpected[:5]}")
-        if mismatched:
-            parts.append(f"shape mismatches {mismatched[:5]}")
+    problems = mismatch_report(model, state_dict)
+    if problems:
         raise SpecError(
             [
                 SpecIssue(
-                    f"the weights of encoder {spec.encoder.name!r} cannot be mapped onto specseg's network: " + "; ".join(parts),
+                    f"the weights of encoder {spec.encoder.name!r} cannot be mapped onto specseg's network: " + "; ".join(problems),
                     ("encoder_name",),
                     Location(str(src / "config.json"), 1, 1),
                 )
@@ -105,9 +115,6 @@ def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Pat
     data = weights_path.read_bytes()
     spec_dict["weights"] = {"path": WEIGHTS_NAME, "sha256": hashlib.sha256(data).hexdigest()}
     write_bytes_atomic(out_weights, data)
-    header = (
-        "# yaml-language-server: $schema=https://specseg.dev/schemas/specseg.schema.json\n"
-        f"# Imported from the SMP model in {src.name}/ by specseg import-smp.\n"
-    )
-    write_text_atomic(spec_path, header + yaml.safe_dump(spec_dict, sort_keys=False, allow_unicode=True))
+    header = f"# Imported from the SMP model in {src.name}/ by specseg import-smp.\n"
+    write_text_atomic(spec_path, canonical_text(spec_dict, header))
     return spec_path

@@ -65,7 +65,7 @@ class ModelSpec(SpecModel):
         head = data.get("head", {})
         if isinstance(head, dict):
             head = dict(head)
-            head.setdefault("upsampling", section.defaults.head_upsampling)
+            head.setdefault("upsampling", section.default_head_upsampling(encoder if isinstance(encoder, dict) else {}))
             head.setdefault("kernel_size", section.defaults.head_kernel_size)
             data["head"] = head
         decoder = dict(decoder)

@@ -49,6 +49,11 @@ class DecoderSpec(SpecModel):
         Called on raw data before validation; it must only add missing keys.
         """
 
+    @classmethod
+    def default_head_upsampling(cls, encoder: dict[str, Any]) -> int:
+        """The head's upsampling when the spec omits it (may depend on encoder depth/stride)."""
+        return cls.defaults.head_upsampling
+
     def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
         """Rules that involve other sections; each names every path it involves."""
         return []
@@ -56,3 +61,10 @@ class DecoderSpec(SpecModel):
     def build(self, encoder: Any, spec: "ModelSpec") -> Any:
         """Build the decoder module for ``encoder`` (imports torch lazily)."""
         raise NotImplementedError
+
+    def build_head(self, decoder: Any, spec: "ModelSpec") -> Any | None:
+        """The architecture's own segmentation head, or None for the shared ``SegmentationHead``.
+
+        Only architectures whose head differs from SMP's shared one (DPT) override this.
+        """
+        return None
