@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -59,13 +60,14 @@ class SegmentationModel(nn.Module):
             raise ValueError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
         if not self.requires_divisible_input:
             return
-        stride = int(self.encoder.output_stride)
+        # Some decoders need more than the encoder's stride (DPT: patch size and fusion depth).
+        stride = math.lcm(int(self.encoder.output_stride), int(getattr(self.decoder, "input_multiple", 1)))
         h, w = int(x.shape[-2]), int(x.shape[-1])
         if h % stride or w % stride:
             hl, hu = nearest_multiples(h, stride)
             wl, wu = nearest_multiples(w, stride)
             raise ValueError(
-                f"input height and width must be multiples of {stride} (the encoder's output stride) "
+                f"input height and width must be multiples of {stride} "
                 f"for a {self.spec.architecture} model; got {h}x{w}. Nearest valid sizes: "
                 f"{hl}x{wl} or {hu}x{wu} (pad or resize the input)"
             )

@@ -86,7 +86,7 @@ _Dumper.add_representer(_Flow, lambda d, data: d.represent_mapping("tag:yaml.org
 
 def dump_yaml(data: dict[str, Any]) -> str:
     """YAML text of spec data in the canonical layout."""
-    return yaml.dump(_styled(data, 0), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100)
+    return yaml.dump(_styled(data, 0), Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1 << 16)
 
 
 def header_comments(text: str) -> str:

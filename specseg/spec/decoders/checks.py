@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
+from specseg.errors import SpecError, single_issue
 from specseg.spec.common import GroupNormOptions, Norm
 from specseg.spec.decoders.base import CrossIssue
 
@@ -42,3 +43,89 @@ def groupnorm_divides(norm: Norm, channels: Sequence[int], channels_path: tuple[
                 )
             )
     return issues
+
+
+def output_stride_in(allowed: Sequence[int], architecture: str, spec: "ModelSpec") -> list[CrossIssue]:
+    """``encoder.output_stride`` must be one the architecture's decoder is designed for."""
+    stride = spec.encoder.output_stride
+    if stride in allowed:
+        return []
+    valid = " or ".join(str(s) for s in allowed)
+    return [
+        (
+            ("encoder", "output_stride"),
+            f"{architecture} needs encoder.output_stride {valid}, got {stride}",
+            (("decoder", "architecture"),),
+        )
+    ]
+
+
+def depth_at_least(minimum: int, architecture: str, spec: "ModelSpec") -> list[CrossIssue]:
+    """``encoder.depth >= minimum``: the decoder reads features down to that stage."""
+    depth = spec.encoder.depth
+    if depth >= minimum:
+        return []
+    depths = [str(d) for d in range(minimum, 6)]
+    valid = depths[0] if len(depths) == 1 else ", ".join(depths[:-1]) + " or " + depths[-1]
+    return [
+        (
+            ("encoder", "depth"),
+            f"{architecture} needs encoder.depth {valid}, got {depth}",
+            (("decoder", "architecture"),),
+        )
+    ]
+
+
+def groupnorm_build_error(norm: Norm, widths: Sequence[int], architecture: str) -> SpecError | None:
+    """The located error for a GroupNorm that failed at build time on encoder-derived widths.
+
+    Some decoders also normalise layers whose widths come from the encoder's
+    features, which only the built encoder knows. Returns None when ``norm``
+    is not GroupNorm (the build failed for another reason).
+    """
+    if not isinstance(norm, GroupNormOptions):
+        return None
+    groups = norm.num_groups
+    bad = sorted({w for w in widths if w and w % groups})
+    detail = f": widths {bad} are not multiples of {groups}" if bad else ""
+    return single_issue(
+        f"num_groups={groups} must divide every width the {architecture} decoder normalises, "
+        f"including widths taken from the encoder's features{detail}; choose a num_groups that divides them",
+        ("decoder", "norm", "num_groups"),
+    )
+
+
+def empty_features_error(
+    encoder_channels: Sequence[int], used: int, architecture: str, spec: "ModelSpec"
+) -> SpecError | None:
+    """The error for a decoder that reads the last ``used`` encoder maps when one of them is empty.
+
+    Transformer-style encoders (first feature at stride 4) have an empty
+    stride-2 feature; only the built encoder knows the style of a ``tu-`` model.
+    """
+    if all(list(encoder_channels)[-used:]):
+        return None
+    # The empty map is the shallowest, so one more stage pushes it out of the used ones.
+    minimum = used + 1
+    valid = "5" if minimum == 5 else f"{minimum} or more"
+    return single_issue(
+        f"the {architecture} decoder reads the last {used} encoder feature map(s), but encoder "
+        f"{spec.encoder.name!r} has no stride-2 feature (its first feature is at stride 4), so with "
+        f"encoder.depth {spec.encoder.depth} one of them is empty; use encoder.depth {valid}",
+        ("encoder", "depth"),
+    )
+
+
+def mix_transformer_refused(architecture: str, spec: "ModelSpec") -> list[CrossIssue]:
+    """SMP refuses its ``mit_b*`` (Mix Transformer) encoders for some architectures; so does specseg."""
+    name = spec.encoder.name
+    if not name.startswith("mit_b"):
+        return []
+    return [
+        (
+            ("encoder", "name"),
+            f"{architecture} does not support the Mix Transformer encoders (mit_b0..mit_b5), as in SMP; "
+            f"got {name!r}. Choose another encoder",
+            (("decoder", "architecture"),),
+        )
+    ]

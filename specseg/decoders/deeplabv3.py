@@ -1,0 +1,129 @@
+"""DeepLabV3 decoder (Chen et al., 2017) and the ASPP blocks DeepLabV3+ shares, with SMP 0.6's state-dict layout."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class SeparableConv2d(nn.Sequential):
+    """Depthwise ``Conv2d`` (no bias) then pointwise 1x1 ``Conv2d``; keys ``0`` and ``1``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        padding: int = 0,
+        dilation: int = 1,
+        bias: bool = True,
+    ) -> None:
+        depthwise = nn.Conv2d(
+            in_channels,
+            in_channels,
+            kernel_size,
+            padding=padding,
+            dilation=dilation,
+            groups=in_channels,
+            bias=False,
+        )
+        pointwise = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=bias)
+        super().__init__(depthwise, pointwise)
+
+
+class ConvBNReLU(nn.Sequential):
+    """``Conv2d`` (no bias) -> ``BatchNorm2d`` -> ReLU; keys ``0`` and ``1``.
+
+    ``separable`` swaps the convolution for a :class:`SeparableConv2d`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        dilation: int = 1,
+        separable: bool = False,
+    ) -> None:
+        padding = dilation * (kernel_size // 2)
+        conv: nn.Module = (
+            SeparableConv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False)
+            if separable
+            else nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False)
+        )
+        super().__init__(conv, nn.BatchNorm2d(out_channels), nn.ReLU())
+
+
+class ASPPPooling(nn.Sequential):
+    """Image-level branch: global average pool, 1x1 conv-BN-ReLU, bilinear resize back."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[-2:]
+        return F.interpolate(super().forward(x), size=size, mode="bilinear", align_corners=False)
+
+
+class ASPP(nn.Module):
+    """Atrous spatial pyramid pooling: five parallel branches, concatenated and projected.
+
+    Branches (``convs.0`` .. ``convs.4``): 1x1 conv, three dilated 3x3 convs
+    (separable or not) and image-level pooling; ``project`` is a 1x1
+    conv-BN-ReLU followed by dropout.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        atrous_rates: Sequence[int] = (12, 24, 36),
+        separable: bool = False,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        if len(atrous_rates) != 3:
+            raise ValueError(f"ASPP takes exactly 3 atrous rates, got {list(atrous_rates)}")
+        branches: list[nn.Module] = [ConvBNReLU(in_channels, out_channels, 1)]
+        branches += [ConvBNReLU(in_channels, out_channels, 3, dilation=rate, separable=separable) for rate in atrous_rates]
+        branches.append(ASPPPooling(in_channels, out_channels))
+        self.convs = nn.ModuleList(branches)
+        self.project = nn.Sequential(
+            nn.Conv2d(len(branches) * out_channels, out_channels, kernel_size=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
+
+
+class DeepLabV3Decoder(nn.Module):
+    """ASPP on the deepest features, then a 3x3 conv-BN-ReLU; keys ``aspp``, ``conv``, ``bn``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 256,
+        atrous_rates: Sequence[int] = (12, 24, 36),
+        aspp_separable: bool = False,
+        aspp_dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.aspp = ASPP(in_channels, out_channels, atrous_rates, separable=aspp_separable, dropout=aspp_dropout)
+        self.conv = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(out_channels)
+        self.relu = nn.ReLU()
+        self.out_channels = int(out_channels)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(self.aspp(features[-1]))))

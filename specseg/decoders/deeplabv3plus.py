@@ -1,0 +1,64 @@
+"""DeepLabV3+ decoder (Chen et al., 2018), with SMP 0.6's state-dict layout."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from specseg.decoders.deeplabv3 import ASPP, SeparableConv2d
+
+#: Channels of the stride-4 skip projection, fixed by the paper.
+HIGHRES_CHANNELS = 48
+
+
+class DeepLabV3PlusDecoder(nn.Module):
+    """ASPP on the deepest features, upsampled to stride 4 and fused with the stride-4 skip.
+
+    Keys: ``aspp`` (ASPP, separable 3x3 conv, BN, ReLU), ``block1`` (1x1
+    projection of the skip to 48 channels) and ``block2`` (separable 3x3
+    fusion conv, BN, ReLU). ``output_stride`` is the encoder's effective
+    output stride (8 or 16), from which the ASPP output is upsampled to stride 4.
+    """
+
+    def __init__(
+        self,
+        encoder_channels: Sequence[int],
+        output_stride: int = 16,
+        out_channels: int = 256,
+        atrous_rates: Sequence[int] = (12, 24, 36),
+        aspp_separable: bool = True,
+        aspp_dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        depth = len(encoder_channels) - 1
+        if depth < 3:
+            raise ValueError(f"DeepLabV3+ needs an encoder of depth 3, 4 or 5, got {depth}")
+        if output_stride not in (8, 16):
+            raise ValueError(f"DeepLabV3+ needs an encoder output stride of 8 or 16, got {output_stride}")
+        self.aspp = nn.Sequential(
+            ASPP(encoder_channels[-1], out_channels, atrous_rates, separable=aspp_separable, dropout=aspp_dropout),
+            SeparableConv2d(out_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+        # A fixed factor (not "resize to the skip's size") is what makes the
+        # input size have to be a multiple of the output stride.
+        self.up = nn.Upsample(mode="bilinear", scale_factor=output_stride // 4, align_corners=True)
+        self.block1 = nn.Sequential(
+            nn.Conv2d(encoder_channels[2], HIGHRES_CHANNELS, kernel_size=1, bias=False),
+            nn.BatchNorm2d(HIGHRES_CHANNELS),
+            nn.ReLU(),
+        )
+        self.block2 = nn.Sequential(
+            SeparableConv2d(HIGHRES_CHANNELS + out_channels, out_channels, kernel_size=3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(),
+        )
+        self.out_channels = int(out_channels)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        context = self.up(self.aspp(features[-1]))
+        skip = self.block1(features[2])
+        return self.block2(torch.cat([context, skip], dim=1))

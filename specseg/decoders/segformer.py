@@ -1,0 +1,55 @@
+"""SegFormer's all-MLP decoder (Xie et al., 2021), with SMP 0.6's state-dict layout."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from specseg.blocks.conv import Conv2dNormReLU
+
+
+class SegformerMLP(nn.Module):
+    """A per-pixel linear projection of an (N, C, H, W) map to ``out_channels`` channels."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_channels, out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        # Tokens last for the linear layer, then back to a map.
+        y = self.linear(x.flatten(2).transpose(1, 2))
+        return y.transpose(1, 2).reshape(n, -1, h, w)
+
+
+class SegformerDecoder(nn.Module):
+    """Project every encoder feature to ``channels``, resize all to stride 4, concatenate, fuse.
+
+    Every feature except the input image is used, deepest first; an empty
+    (0-channel) stride-2 feature of a transformer-style encoder is skipped.
+    The fusion is a batch-normalised 1x1 conv-ReLU, as in SMP.
+    """
+
+    def __init__(self, encoder_channels: Sequence[int], channels: int = 256) -> None:
+        super().__init__()
+        if len(encoder_channels) < 4:
+            raise ValueError(f"Segformer needs an encoder of depth 3 or more, got {len(encoder_channels) - 1}")
+        self.skip_empty = int(encoder_channels[1]) == 0
+        used = [int(c) for c in encoder_channels[2 if self.skip_empty else 1 :]]
+        self.mlp_stage = nn.ModuleList(SegformerMLP(c, channels) for c in used[::-1])
+        self.fuse_stage = Conv2dNormReLU(len(used) * channels, channels, 1, norm="batchnorm")
+        self.out_channels = int(channels)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        h, w = features[0].shape[2:]
+        # The target is a quarter of the input size (rounded down), whatever the encoder's strides.
+        size = (h // 4, w // 4)
+        used = features[2:] if self.skip_empty else features[1:]
+        resized = [
+            F.interpolate(mlp(f), size=size, mode="bilinear", align_corners=False)
+            for mlp, f in zip(self.mlp_stage, used[::-1])
+        ]
+        return self.fuse_stage(torch.cat(resized, dim=1))

@@ -1,0 +1,97 @@
+"""UPerNet decoder (Xiao et al., 2018), with SMP 0.6's state-dict layout."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from specseg.blocks.conv import Conv2dNormReLU
+from specseg.blocks.norm import LayerNorm2d
+from specseg.spec.common import Norm
+
+
+def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
+    """Bilinear resize to ``size`` with ``align_corners=False``, as every UPerNet resize is."""
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+
+
+class UPerNetPoolingModule(nn.Module):
+    """Pyramid pooling on the deepest features: pool, 1x1 conv each level, resize back, fuse.
+
+    The fusing 3x3 convolution is always batch-normalised whatever ``norm``
+    says, as in SMP.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        pool_sizes: Sequence[int] = (1, 2, 3, 6),
+        norm: Norm = "batchnorm",
+    ) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.AdaptiveAvgPool2d(size), Conv2dNormReLU(in_channels, out_channels, 1, norm=norm))
+            for size in pool_sizes
+        )
+        self.out_conv = Conv2dNormReLU(
+            in_channels + len(pool_sizes) * out_channels, out_channels, 3, padding=1, norm="batchnorm"
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = x.shape[2:]
+        pyramid = [x] + [_resize(block(x), size) for block in self.blocks]
+        return self.out_conv(torch.cat(pyramid, dim=1))
+
+
+class UPerNetLateralBlock(nn.Module):
+    """One top-down FPN step: 1x1 conv-norm-ReLU on the skip, plus the coarser state resized to it."""
+
+    def __init__(self, skip_channels: int, out_channels: int, norm: Norm = "batchnorm") -> None:
+        super().__init__()
+        self.conv_norm_relu = Conv2dNormReLU(skip_channels, out_channels, 1, norm=norm)
+
+    def forward(self, state: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        skip = self.conv_norm_relu(skip)
+        return _resize(state, skip.shape[2:]) + skip
+
+
+class UPerNetDecoder(nn.Module):
+    """The UPerNet decoder: pyramid pooling on the deepest map, an FPN, and a fusion at stride 4.
+
+    Only the features from stride 4 down are used (``encoder_channels[2:]``),
+    each first layer-normalised over its channels. The pooling module's
+    output starts a top-down FPN over the shallower features; every FPN level
+    gets a 3x3 conv-norm-ReLU, all levels are resized to the stride-4 map,
+    concatenated (shallowest first) and fused by a 3x3 conv-norm-ReLU.
+    """
+
+    def __init__(self, encoder_channels: Sequence[int], channels: int = 256, norm: Norm = "batchnorm") -> None:
+        super().__init__()
+        used = [int(c) for c in encoder_channels[2:]]
+        if len(used) < 2:
+            raise ValueError(f"UPerNet needs an encoder of depth 3 or more, got {len(encoder_channels) - 1}")
+        self.feature_norms = nn.ModuleList(LayerNorm2d(c, eps=1e-6) for c in used)
+        self.psp = UPerNetPoolingModule(used[-1], channels, norm=norm)
+        skips = used[:-1][::-1]  # deepest skip first: the FPN runs top-down
+        self.fpn_lateral_blocks = nn.ModuleList(UPerNetLateralBlock(c, channels, norm=norm) for c in skips)
+        self.fpn_conv_blocks = nn.ModuleList(
+            Conv2dNormReLU(channels, channels, 3, padding=1, norm=norm) for _ in skips
+        )
+        self.fusion_block = Conv2dNormReLU((len(skips) + 1) * channels, channels, 3, padding=1, norm=norm)
+        self.out_channels = int(channels)
+
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        used = [norm(f) for norm, f in zip(self.feature_norms, features[2:])]
+        levels = [self.psp(used[-1])]
+        for block, skip in zip(self.fpn_lateral_blocks, used[:-1][::-1]):
+            levels.append(block(levels[-1], skip))
+        # The 3x3 convs are applied after the whole top-down pass, so each lateral
+        # step sums with the previous level before its conv (SMP's order).
+        levels = levels[:1] + [conv(level) for conv, level in zip(self.fpn_conv_blocks, levels[1:])]
+        size = levels[-1].shape[2:]
+        stacked = torch.cat([_resize(level, size) for level in levels[::-1]], dim=1)
+        return self.fusion_block(stacked)

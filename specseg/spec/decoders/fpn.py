@@ -1,0 +1,96 @@
+"""The ``decoder:`` section for ``architecture: fpn``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from specseg.spec.common import Channels, InterpolationMode
+from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
+from specseg.spec.decoders.checks import depth_at_least, empty_features_error, output_stride_in
+
+if TYPE_CHECKING:
+    from specseg.spec.model import ModelSpec
+
+#: The pyramid has four levels, so FPN needs at least three encoder stages (the input is the fourth).
+FPN_MIN_DEPTH = 3
+#: Groups of the GroupNorm in every segmentation-branch convolution (fixed in SMP).
+FPN_GROUPS = 32
+
+
+class FPNDecoderSpec(DecoderSpec):
+    """FPN, Feature Pyramid Network (Lin et al., 2017), as a semantic segmentation decoder.
+
+    The last four encoder feature maps are projected (1x1) to
+    ``pyramid_channels`` and merged top-down (x2 upsampling plus addition).
+    Each pyramid level then goes through 3x3 conv-GroupNorm(32)-ReLU layers,
+    upsampled bilinearly x2 after each, to the finest level's resolution,
+    where the four maps are summed (``add``) or concatenated (``cat``), and
+    spatial dropout is applied. The finest level is at stride 4 for depth 5,
+    so the 1x1 head upsamples by 4 by default. As in SMP, with depth 4 or 3
+    the finest levels are the stride-2 feature and the input itself, so the
+    default mask is then 2x or 4x the input size (set head.upsampling to
+    2 or 1 for an input-sized mask).
+    """
+
+    defaults: ClassVar[ArchitectureDefaults] = ArchitectureDefaults(
+        head_upsampling=4,
+        head_kernel_size=1,
+        requires_divisible_input=True,
+    )
+    smp_class: ClassVar[str] = "FPN"
+
+    architecture: Literal["fpn"] = Field(description="Feature Pyramid Network decoder.")
+    pyramid_channels: Channels = Field(256, description="Channels of every top-down pyramid level.")
+    segmentation_channels: Channels = Field(
+        128,
+        description=f"Channels of each level's segmentation branch (GroupNorm with {FPN_GROUPS} groups, so a multiple of {FPN_GROUPS}).",
+    )
+    merge_policy: Literal["add", "cat"] = Field(
+        "add",
+        description="How the four branch outputs are merged: add (sum; the head gets segmentation_channels) or cat (concatenation; the head gets 4 x segmentation_channels).",
+    )
+    dropout: float = Field(0.2, ge=0, le=1, description="Spatial dropout (Dropout2d) probability after merging; 0 for none.")
+    interpolation: InterpolationMode = Field("nearest", description="Mode of the x2 upsampling in the top-down pathway (the segmentation branches always upsample bilinearly).")
+
+    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+        issues = depth_at_least(FPN_MIN_DEPTH, "FPN", spec) + output_stride_in(
+            (32,), "FPN (its top-down pathway upsamples by exactly 2, so the encoder cannot be dilated)", spec
+        )
+        if self.segmentation_channels % FPN_GROUPS:
+            lower = max(FPN_GROUPS, self.segmentation_channels // FPN_GROUPS * FPN_GROUPS)
+            upper = -(-self.segmentation_channels // FPN_GROUPS) * FPN_GROUPS
+            issues.append(
+                (
+                    ("decoder", "segmentation_channels"),
+                    f"must be a multiple of {FPN_GROUPS} (the segmentation branches use GroupNorm with "
+                    f"{FPN_GROUPS} groups), got {self.segmentation_channels}; e.g. {lower} or {upper}",
+                    (),
+                )
+            )
+        if spec.encoder.name.startswith("mit_b") and spec.encoder.depth != 5:
+            issues.append(
+                (
+                    ("encoder", "depth"),
+                    f"FPN with a Mix Transformer encoder ({spec.encoder.name}) needs encoder.depth 5, "
+                    f"as in SMP; got {spec.encoder.depth}",
+                    (("encoder", "name"),),
+                )
+            )
+        return issues
+
+    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
+        from specseg.decoders.fpn import FPNDecoder
+
+        error = empty_features_error(encoder.out_channels, 4, "FPN", spec)
+        if error is not None:
+            raise error
+        return FPNDecoder(
+            encoder_channels=encoder.out_channels,
+            pyramid_channels=self.pyramid_channels,
+            segmentation_channels=self.segmentation_channels,
+            merge_policy=self.merge_policy,
+            dropout=self.dropout,
+            interpolation=self.interpolation,
+        )

@@ -1,0 +1,75 @@
+"""The ``decoder:`` section for ``architecture: upernet``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from specseg.spec.common import NORM_DESCRIPTION, Channels, GroupNormOptions, InstanceNormOptions, Norm
+from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
+from specseg.spec.decoders.checks import depth_at_least
+
+if TYPE_CHECKING:
+    from specseg.spec.model import ModelSpec
+
+
+class UPerNetDecoderSpec(DecoderSpec):
+    """UPerNet (Xiao et al., 2018): pyramid pooling on the deepest features, an FPN, a fusion at stride 4.
+
+    The encoder features from stride 4 down are layer-normalised; the
+    deepest goes through a pyramid pooling module (pools 1, 2, 3, 6), whose
+    output starts a top-down feature pyramid; all pyramid levels are resized
+    to stride 4, concatenated and fused. As in SMP, the head is a 1x1
+    convolution followed by a x4 upsampling back to the input size.
+    """
+
+    defaults: ClassVar[ArchitectureDefaults] = ArchitectureDefaults(
+        encoder_depth=5,
+        encoder_output_stride=32,
+        head_upsampling=4,
+        head_kernel_size=1,
+        requires_divisible_input=True,
+    )
+    smp_class: ClassVar[str] = "UPerNet"
+
+    architecture: Literal["upernet"] = Field(description="UPerNet decoder (pyramid pooling + feature pyramid).")
+    channels: Channels = Field(
+        256,
+        description="Channels of the pyramid pooling module, of every feature-pyramid level and of the fused output.",
+    )
+    norm: Norm = Field(
+        "batchnorm",
+        description=NORM_DESCRIPTION
+        + " The 3x3 convolution closing the pyramid pooling module is always batch-normalised, as in SMP. "
+        "instancenorm is refused: the pooling module normalises a 1x1 pooled map, which instance normalisation cannot do.",
+    )
+
+    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+        issues = depth_at_least(3, "UPerNet", spec)
+        norm = self.norm
+        if norm == "instancenorm" or isinstance(norm, InstanceNormOptions):
+            issues.append(
+                (
+                    ("decoder", "norm"),
+                    "UPerNet cannot use instancenorm: its pyramid pooling module normalises a 1x1 pooled map, "
+                    "and instance statistics over one pixel are undefined (torch refuses it). "
+                    "Use batchnorm, groupnorm, layernorm or identity",
+                    (),
+                )
+            )
+        if isinstance(norm, GroupNormOptions) and self.channels % norm.num_groups:
+            issues.append(
+                (
+                    ("decoder", "channels"),
+                    f"{self.channels} channels cannot be split into decoder.norm.num_groups={norm.num_groups} "
+                    f"groups; use a multiple of {norm.num_groups}",
+                    (("decoder", "norm", "num_groups"),),
+                )
+            )
+        return issues
+
+    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
+        from specseg.decoders.upernet import UPerNetDecoder
+
+        return UPerNetDecoder(encoder_channels=encoder.out_channels, channels=self.channels, norm=self.norm)
