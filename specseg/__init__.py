@@ -16,6 +16,8 @@ from specseg.loader import load_spec
 # Public names that need torch, resolved on first access.
 _LAZY = {
     "build": "specseg.builder:build",
+    "load": "specseg.artifacts:load",
+    "save_artifact": "specseg.artifacts:save_artifact",
     "SegmentationModel": "specseg.model:SegmentationModel",
     "EncoderMixin": "specseg.encoders.base:EncoderMixin",
     "ModelSpec": "specseg.spec.model:ModelSpec",
@@ -23,6 +25,7 @@ _LAZY = {
     "json_schema": "specseg.schema:json_schema",
     "import_smp": "specseg.interop.smp_import:import_smp",
     "build_loss": "specseg.builder:build_loss",
+    "preprocessing": "specseg.preprocessing:preprocessing",
 }
 
 

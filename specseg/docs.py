@@ -101,7 +101,24 @@ def smp_mapping_table() -> str:
     return "\n".join(rows)
 
 
+def encoders_table() -> str:
+    """Every built-in encoder name: where its network comes from and how it compares to SMP's."""
+    from specseg.encoders.catalog import smp_comparison_rows
+
+    rows = ["| name | family | built from | weights | same network as SMP | same state dict as SMP | notes |", "|---|---|---|---|---|---|---|"]
+    for r in smp_comparison_rows():
+        source = f"timm `{r['timm_model']}`" if r["timm_model"] else "specseg"
+        weights = ", ".join(f"`{w}`" for w in r["weights"]) or "none"
+        note = str(r["note"]).replace("|", "\\|")
+        rows.append(
+            f"| `{r['name']}` | {r['family']} | {source} | {weights} | {'yes' if r['same_as_smp'] else 'no'} | "
+            f"{'yes' if r['same_state_dict'] else 'no'} | {note} |"
+        )
+    return "\n".join(rows)
+
+
 GENERATORS: dict[str, Callable[[], str]] = {
+    "encoders": encoders_table,
     "top-level": lambda: fields_table(ModelSpec),
     "encoder": lambda: fields_table(EncoderSpec, "encoder."),
     "head": lambda: fields_table(HeadSpec, "head."),

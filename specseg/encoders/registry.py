@@ -2,12 +2,15 @@
 
 This module is torch-free on purpose: ``specseg validate`` checks encoder
 names against it without importing torch. Built-in encoders are registered
-by import string and imported only when built.
+by import string and imported only when built; plugin encoders are known by
+their entry-point names and imported only when built (see
+:mod:`specseg.encoders.plugins`).
 
 Names a spec can use:
 
-* registered names (built-ins and in-process registrations through
-  :func:`register_encoder`);
+* built-in names: SMP 0.6's encoder names (:mod:`specseg.encoders.smp_names`);
+* names registered in process with :func:`register_encoder`;
+* names declared by installed plugins (entry-point group ``specseg.encoders``);
 * ``tu-<timm model name>``, any timm model with ``features_only`` support.
 """
 
@@ -15,20 +18,38 @@ from __future__ import annotations
 
 import importlib
 import re
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator, Mapping
+
+from specseg.encoders.smp_names import IMAGENET, SMP_NAMES
 
 #: A timm model name, optionally with a pretrained tag: ``resnet18``, ``convnext_atto.d2_in1k``.
 TIMM_NAME = re.compile(r"tu-[a-z0-9][a-z0-9_]*(\.[a-z0-9_]+)?\Z")
 #: Registered names: letters, digits, ``_``, ``-`` and ``.``; no path separators or colons.
 REGISTERED_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\Z")
 
-IMAGENET_SETTINGS: Mapping[str, Any] = {
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
-    "input_space": "RGB",
-    "input_range": [0, 1],
-}
+#: ImageNet normalisation, the default for ``imagenet`` weights.
+IMAGENET_SETTINGS: Mapping[str, Any] = IMAGENET
+
+#: Keys of a pretrained-settings mapping that say where the weights come from.
+WEIGHTS_SOURCE_KEYS = ("timm", "repo_id", "url")
+
+
+class PluginError(Exception):
+    """A plugin encoder cannot be used (its code failed to load, or its name clashes)."""
+
+
+def _resolve_import(value: Any) -> Any:
+    if hasattr(value, "load") and hasattr(value, "group"):  # an importlib.metadata.EntryPoint
+        return value.load()
+    if isinstance(value, str):
+        module_name, _, attr = value.partition(":")
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+        return obj
+    return value
 
 
 @dataclass(frozen=True)
@@ -38,7 +59,22 @@ class EncoderEntry:
     ``encoder`` is the encoder class (or factory) or an import string
     ``"module:attribute"`` resolved when the encoder is first built.
     ``params`` are keyword arguments for it; ``pretrained_settings`` maps a
-    weights name (e.g. ``imagenet``) to its preprocessing and source.
+    weights name (e.g. ``imagenet``) to its normalisation (``mean``, ``std``,
+    ``input_space``, ``input_range``) and its source: ``timm`` (a timm
+    pretrained tag), ``repo_id``/``revision``/``filename`` (Hugging Face) or
+    ``url``, optionally with ``sha256``.
+
+    ``timm_model`` set means the name is built as the ``tu-`` encoder of that
+    timm model (``timm_options`` are options of
+    :class:`~specseg.encoders.timm_universal.TimmUniversalEncoder`), and any
+    pretrained tag of that model may be given as weights; ``timm_weights_model``
+    does the same for a dedicated module whose state dict is timm's.
+    ``params_model`` (a Pydantic model or import string) validates
+    ``encoder.params`` at validation time. ``smp_note`` is None for names that
+    are not SMP's, ``""`` when specseg builds SMP's network with SMP's state
+    dict, and otherwise says how they differ. ``distribution`` names the
+    installed package of a plugin entry (its ``source`` too); ``entry_point``
+    is set while a plugin entry's code has not been imported yet.
     """
 
     name: str
@@ -46,82 +82,225 @@ class EncoderEntry:
     params: Mapping[str, Any] = field(default_factory=dict)
     pretrained_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: str = "builtin"
+    params_model: Any = None
+    timm_model: str | None = None
+    timm_options: Mapping[str, Any] = field(default_factory=dict)
+    timm_weights_model: str | None = None
+    smp_note: str | None = None
+    family: str = ""
+    distribution: str | None = None
+    entry_point: Any = None
 
     def resolve(self) -> Callable[..., Any]:
         """The encoder class or factory, importing it if it was given as a string."""
-        if isinstance(self.encoder, str):
-            module_name, _, attr = self.encoder.partition(":")
-            return getattr(importlib.import_module(module_name), attr)
-        return self.encoder
+        return _resolve_import(self.encoder)
+
+    def resolve_params_model(self) -> Any:
+        """The Pydantic model validating ``encoder.params``, or None."""
+        return _resolve_import(self.params_model) if self.params_model is not None else None
+
+    @property
+    def is_builtin(self) -> bool:
+        """Whether this entry ships with specseg."""
+        return self.source == "builtin"
+
+    @property
+    def pending(self) -> bool:
+        """Whether this is a plugin entry whose code has not been imported yet."""
+        return self.entry_point is not None
 
 
 class EncoderRegistry:
     """A named collection of :class:`EncoderEntry` with a documented contract.
 
     Registering a name twice is an error naming both sources; names must
-    match :data:`REGISTERED_NAME` and may not start with ``tu-``.
+    match :data:`REGISTERED_NAME` and may not start with ``tu-``. Built-in
+    names cannot be replaced. Installed plugins are discovered on first use
+    (once per process, from package metadata only; ``SPECSEG_DISABLE_PLUGINS=1``
+    turns discovery off).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, discover: bool = True) -> None:
         self._entries: dict[str, EncoderEntry] = {}
+        self._discover = discover
+        self._discovered = not discover
+        self._lock = threading.RLock()
+        #: name -> message, for plugin names that cannot be used (clashes, failed loads).
+        self._problems: dict[str, str] = {}
+        #: Plugin-level problems for ``specseg list plugins`` (entry points that were refused).
+        self.plugin_warnings: list[str] = []
 
+    # -- plugin discovery -------------------------------------------------
+    def _ensure_discovered(self) -> None:
+        if self._discovered:
+            return
+        with self._lock:
+            if self._discovered:
+                return
+            self._discovered = True
+            from specseg.encoders.plugins import discover_into
+
+            discover_into(self)
+
+    def rediscover(self) -> None:
+        """Forget plugin entries and discover installed plugins again (for tests and tools)."""
+        with self._lock:
+            for name in [n for n, e in self._entries.items() if e.distribution is not None]:
+                del self._entries[name]
+            self._problems.clear()
+            self.plugin_warnings.clear()
+            self._discovered = not self._discover
+        self._ensure_discovered()
+
+    # -- registration -----------------------------------------------------
     def add(self, entry: EncoderEntry) -> EncoderEntry:
         """Add an entry; refuse invalid names and clashes."""
+        if entry.source != "builtin":
+            self._ensure_discovered()
         if not REGISTERED_NAME.match(entry.name) or entry.name.startswith("tu-"):
             raise ValueError(
                 f"invalid encoder name {entry.name!r}: use letters, digits, '_', '-' and '.', "
                 "and do not start with 'tu-' (reserved for timm models)"
             )
-        existing = self._entries.get(entry.name)
-        if existing is not None:
-            raise ValueError(
-                f"encoder name {entry.name!r} is already registered by {existing.source}; "
-                f"{entry.source} cannot register it again"
-            )
-        self._entries[entry.name] = entry
+        with self._lock:
+            existing = self._entries.get(entry.name)
+            if existing is not None:
+                if existing.is_builtin:
+                    raise ValueError(
+                        f"encoder name {entry.name!r} is a built-in encoder; {entry.source} cannot replace it "
+                        "(choose another name)"
+                    )
+                raise ValueError(
+                    f"encoder name {entry.name!r} is already registered by {existing.source}; "
+                    f"{entry.source} cannot register it again"
+                )
+            self._entries[entry.name] = entry
         return entry
 
     def remove(self, name: str) -> None:
-        """Remove a registration (used by tests and by plugin reloads)."""
-        self._entries.pop(name, None)
+        """Remove a registration (used by tests and by plugin reloads); built-ins stay."""
+        with self._lock:
+            entry = self._entries.get(name)
+            if entry is not None and not entry.is_builtin:
+                del self._entries[name]
+            self._problems.pop(name, None)
 
-    def get(self, name: str) -> EncoderEntry | None:
-        """The entry for a registered name, or None."""
+    def peek_raw(self, name: str) -> EncoderEntry | None:
+        """The entry for ``name`` as currently known, without triggering discovery."""
         return self._entries.get(name)
 
-    def names(self) -> list[str]:
-        """All registered names, sorted."""
-        return sorted(self._entries)
+    def add_pending(self, entry: EncoderEntry) -> None:
+        """Add a discovered plugin entry (called by discovery, which checks names and clashes)."""
+        with self._lock:
+            self._entries[entry.name] = entry
+
+    def mark_problem(self, name: str, message: str) -> None:
+        """Record that ``name`` cannot be used, and why (a clash between plugins)."""
+        with self._lock:
+            self._problems[name] = message
+
+    # -- lookup -----------------------------------------------------------
+    def problem(self, name: str) -> str | None:
+        """Why ``name`` cannot be used (a plugin clash), or None. Does not import plugin code."""
+        self._ensure_discovered()
+        return self._problems.get(name)
+
+    def peek(self, name: str) -> EncoderEntry | None:
+        """The entry for ``name`` without importing plugin code (it may be pending)."""
+        self._ensure_discovered()
+        return self._entries.get(name)
+
+    def get(self, name: str) -> EncoderEntry | None:
+        """The entry for a registered name, importing its plugin if needed, or None.
+
+        Raises :class:`PluginError` when the name comes from a plugin that
+        cannot be loaded or whose name clashes with another source.
+        """
+        self._ensure_discovered()
+        problem = self._problems.get(name)
+        if problem is not None:
+            raise PluginError(problem)
+        entry = self._entries.get(name)
+        if entry is None or not entry.pending:
+            return entry
+        from specseg.encoders.plugins import load_entry
+
+        with self._lock:
+            entry = self._entries[name]
+            if not entry.pending:
+                return entry
+            try:
+                loaded = load_entry(entry)
+            except PluginError as exc:
+                self._problems[name] = str(exc)
+                raise
+            self._entries[name] = loaded
+            return loaded
+
+    def names(self, include_plugins: bool = True) -> list[str]:
+        """All registered names, sorted (plugin names come from metadata; nothing is imported)."""
+        self._ensure_discovered()
+        return sorted(n for n, e in self._entries.items() if include_plugins or e.distribution is None)
+
+    def entries(self) -> list[EncoderEntry]:
+        """All entries, sorted by name; plugin entries may be pending (not imported)."""
+        self._ensure_discovered()
+        return sorted(self._entries.values(), key=lambda e: e.name)
 
     def __contains__(self, name: object) -> bool:
+        self._ensure_discovered()
         return name in self._entries
 
     def __iter__(self) -> Iterator[EncoderEntry]:
-        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+        return iter(self.entries())
 
     def is_valid_name(self, name: str) -> bool:
         """Whether a spec may use ``name`` (registered, or a syntactically valid ``tu-`` name)."""
+        self._ensure_discovered()
         return name in self._entries or bool(TIMM_NAME.match(name))
+
+    def params_model(self, name: str) -> Any:
+        """The Pydantic model for ``encoder.params`` of ``name``, or None; never imports torch-side plugin code.
+
+        In-process registrations give it directly; plugins declare it in the
+        ``specseg.encoder_params`` entry-point group (a torch-free module).
+        """
+        self._ensure_discovered()
+        entry = self._entries.get(name)
+        if entry is None:
+            return None
+        if entry.params_model is not None:
+            return entry.resolve_params_model()
+        return None
 
 
 def _builtin_registry() -> EncoderRegistry:
     reg = EncoderRegistry()
-    resnets = {
-        "resnet18": ("basic", [2, 2, 2, 2], "resnet18.tv_in1k"),
-        "resnet34": ("basic", [3, 4, 6, 3], "resnet34.tv_in1k"),
-        "resnet50": ("bottleneck", [3, 4, 6, 3], "resnet50.tv_in1k"),
-        "resnet101": ("bottleneck", [3, 4, 23, 3], "resnet101.tv_in1k"),
-        "resnet152": ("bottleneck", [3, 8, 36, 3], "resnet152.tv_in1k"),
-    }
-    for name, (block, layers, timm_tag) in resnets.items():
-        reg.add(
-            EncoderEntry(
-                name=name,
-                encoder="specseg.encoders.resnet:ResNetEncoder",
-                params={"block": block, "layers": layers},
-                pretrained_settings={"imagenet": {**IMAGENET_SETTINGS, "timm": timm_tag}},
+    for row in SMP_NAMES:
+        if row.timm_model is not None:
+            reg.add(
+                EncoderEntry(
+                    name=row.name,
+                    encoder="specseg.encoders.timm_universal:TimmUniversalEncoder",
+                    pretrained_settings=dict(row.weights),
+                    timm_model=row.timm_model,
+                    timm_options=dict(row.timm_options),
+                    smp_note=row.note,
+                    family=row.family,
+                )
             )
-        )
+        else:
+            reg.add(
+                EncoderEntry(
+                    name=row.name,
+                    encoder=row.encoder,
+                    params=dict(row.params),
+                    pretrained_settings=dict(row.weights),
+                    timm_weights_model=row.timm_weights_model,
+                    smp_note=row.note,
+                    family=row.family,
+                )
+            )
     return reg
 
 
@@ -135,12 +314,27 @@ def register_encoder(
     *,
     pretrained_settings: Mapping[str, Mapping[str, Any]] | None = None,
     params: Mapping[str, Any] | None = None,
+    params_model: Any = None,
     source: str = "runtime",
 ) -> Any:
     """Register an encoder class under ``name``; usable as a decorator.
 
-    The class must follow the encoder contract (see :mod:`specseg.encoders.base`).
-    Returns the class, so ``@register_encoder("my_encoder")`` works.
+    The class must follow the encoder contract (see :mod:`specseg.encoders.base`;
+    :func:`specseg.testing.check_encoder` verifies it). ``pretrained_settings``
+    maps weights names to normalisation and source (see :class:`EncoderEntry`);
+    ``params`` are default keyword arguments; ``params_model`` is an optional
+    Pydantic model validating ``encoder.params`` in specs.
+
+    Three forms::
+
+        register_encoder("mine", MyEncoder, pretrained_settings={...}, params={...})
+
+        @register_encoder("mine", pretrained_settings={...})
+        class MyEncoder(torch.nn.Module, EncoderMixin): ...
+
+        register_encoder("mine", {"encoder": MyEncoder, "pretrained_settings": {...}, "params": {...}})
+
+    Returns the class, so the decorator form works.
     """
 
     def add(cls: Any) -> Any:
@@ -150,6 +344,7 @@ def register_encoder(
                 encoder=cls,
                 params=dict(params or {}),
                 pretrained_settings=dict(pretrained_settings or {}),
+                params_model=params_model,
                 source=source,
             )
         )
@@ -159,25 +354,44 @@ def register_encoder(
         return add
     if isinstance(encoder, Mapping):
         # The SMP registration-entry form: {"encoder": ..., "pretrained_settings": ..., "params": ...}
-        return add_entry_mapping(name, encoder, source)
+        if pretrained_settings is not None or params is not None:
+            raise TypeError("give pretrained_settings and params inside the entry mapping, not as arguments")
+        return add_entry_mapping(name, encoder, source, params_model=params_model)
     return add(encoder)
 
 
-def add_entry_mapping(name: str, entry: Mapping[str, Any], source: str) -> Any:
-    """Register an SMP-style entry mapping ``{"encoder", "pretrained_settings", "params"}``."""
-    unknown = set(entry) - {"encoder", "pretrained_settings", "params"}
+def unregister_encoder(name: str) -> None:
+    """Remove an in-process registration (built-in names cannot be removed)."""
+    entry = registry.peek(name)
+    if entry is not None and entry.is_builtin:
+        raise ValueError(f"{name!r} is a built-in encoder and cannot be unregistered")
+    registry.remove(name)
+
+
+def entry_from_mapping(name: str, entry: Mapping[str, Any], source: str, params_model: Any = None) -> EncoderEntry:
+    """An :class:`EncoderEntry` from SMP's entry mapping ``{"encoder", "pretrained_settings", "params"}``."""
+    unknown = set(entry) - {"encoder", "pretrained_settings", "params", "params_model"}
     if unknown or "encoder" not in entry:
         raise ValueError(
-            f"an encoder entry has keys 'encoder' (required), 'pretrained_settings' and 'params'; "
-            f"got {sorted(entry)}"
+            f"an encoder entry has keys 'encoder' (required), 'pretrained_settings', 'params' and "
+            f"'params_model'; got {sorted(entry)}"
         )
-    registry.add(
-        EncoderEntry(
-            name=name,
-            encoder=entry["encoder"],
-            params=dict(entry.get("params") or {}),
-            pretrained_settings=dict(entry.get("pretrained_settings") or {}),
-            source=source,
-        )
+    return EncoderEntry(
+        name=name,
+        encoder=entry["encoder"],
+        params=dict(entry.get("params") or {}),
+        pretrained_settings=dict(entry.get("pretrained_settings") or {}),
+        params_model=entry.get("params_model", params_model),
+        source=source,
     )
+
+
+def add_entry_mapping(name: str, entry: Mapping[str, Any], source: str, params_model: Any = None) -> Any:
+    """Register an SMP-style entry mapping ``{"encoder", "pretrained_settings", "params"}``."""
+    registry.add(entry_from_mapping(name, entry, source, params_model))
     return entry["encoder"]
+
+
+def with_loaded(entry: EncoderEntry, **changes: Any) -> EncoderEntry:
+    """A copy of ``entry`` with ``changes`` (used when a pending plugin entry is loaded)."""
+    return replace(entry, **changes)

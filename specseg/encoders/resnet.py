@@ -1,7 +1,8 @@
-"""ResNet encoders (He et al., 2016), with torchvision's (and SMP's) state-dict layout.
+"""ResNet and ResNeXt encoders (He et al., 2016; Xie et al., 2017), with torchvision's (and SMP's) state-dict layout.
 
-The layout (``conv1``, ``bn1``, ``layer1..4``) is the one torchvision's and
-timm's ``resnet*`` weights use, so their ImageNet weights load directly.
+The layout (``conv1``, ``bn1``, ``layer1..4``) is the one torchvision's,
+timm's and SMP's ``resnet*``/``resnext*`` weights use, so their checkpoints
+load directly (timm's classifier ``fc.*`` is dropped).
 """
 
 from __future__ import annotations
@@ -19,8 +20,18 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, channels: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        groups: int = 1,
+        width_per_group: int = 64,
+    ) -> None:
         super().__init__()
+        if groups != 1 or width_per_group != 64:
+            raise ValueError("basic ResNet blocks support groups=1 and width_per_group=64 only")
         self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(channels)
         self.relu = nn.ReLU(inplace=True)
@@ -32,21 +43,32 @@ class BasicBlock(nn.Module):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.relu(out + identity)
+        out += identity  # in place, as torchvision's (and so SMP's) blocks do: one allocation less
+        return self.relu(out)
 
 
 class Bottleneck(nn.Module):
-    """1x1 reduce, 3x3 (strided), 1x1 expand, with a residual (ResNet-50 and deeper)."""
+    """1x1 reduce, 3x3 (strided, grouped for ResNeXt), 1x1 expand, with a residual (ResNet-50 and deeper)."""
 
     expansion = 4
 
-    def __init__(self, in_channels: int, channels: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        channels: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        groups: int = 1,
+        width_per_group: int = 64,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, channels, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, stride=stride, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-        self.conv3 = nn.Conv2d(channels, channels * 4, 1, bias=False)
+        # ResNeXt's inner width: `width_per_group` channels per group, scaled with the stage.
+        width = int(channels * (width_per_group / 64.0)) * groups
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, groups=groups, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, channels * 4, 1, bias=False)
         self.bn3 = nn.BatchNorm2d(channels * 4)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = downsample
@@ -56,26 +78,81 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.relu(out + identity)
+        out += identity  # in place, as torchvision's (and so SMP's) blocks do: one allocation less
+        return self.relu(out)
 
 
 _BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
+class StemMaxPool2d(nn.MaxPool2d):
+    """The stem's ``nn.MaxPool2d(3, stride=2, padding=1)``, computed faster where that is exact.
+
+    PyTorch's CPU max pooling of a contiguous (NCHW) tensor always computes
+    argmax indices too and is several times slower than taking the maximum of
+    the strided views of the padded input (three along the width, then
+    three along the height). A maximum is exact, so the values are the same
+    bit for bit (NaNs propagate in both). The native operator still runs
+    when a gradient is needed (its gradient routes ties to one input only),
+    under ``torch.jit``, ``torch.compile`` and ``torch.export`` (captured
+    graphs keep the pooling operator), for channels_last inputs (where it is
+    fast) and off the CPU.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(3, stride=2, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if (
+            torch.jit.is_scripting()
+            or torch.jit.is_tracing()
+            or torch.compiler.is_compiling()
+            or x.device.type != "cpu"
+            or x.dim() != 4
+            or not x.is_floating_point()
+            or (x.requires_grad and torch.is_grad_enabled())
+            or not x.is_contiguous()
+        ):
+            return super().forward(x)
+        h, w = x.shape[-2:]
+        oh, ow = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+        x = nn.functional.pad(x, (1, 1, 1, 1), value=float("-inf"))
+        x = torch.maximum(torch.maximum(x[..., 0 : 2 * oh - 1 : 2, :], x[..., 1 : 2 * oh : 2, :]), x[..., 2 : 2 * oh + 1 : 2, :])
+        return torch.maximum(torch.maximum(x[..., 0 : 2 * ow - 1 : 2], x[..., 1 : 2 * ow : 2]), x[..., 2 : 2 * ow + 1 : 2])
+
+
 class ResNetEncoder(nn.Module, EncoderMixin):
-    """A ResNet trunk returning the input and the features after each stage.
+    """A ResNet/ResNeXt trunk returning the input and the features after each stage.
 
     All four stages exist whatever the depth, as in SMP: parameter counts
     match SMP's and pretrained checkpoints load with strict key matching.
-    Dilation (``output_stride`` 8 or 16) is applied by the builder through
-    :meth:`make_dilated`.
+    ``groups``/``width_per_group`` make it a ResNeXt (e.g. 32 and 4 for
+    ResNeXt-50 32x4d). Dilation (``output_stride`` 8 or 16) is applied by the
+    builder through :meth:`make_dilated`.
     """
 
-    def __init__(self, block: str, layers: Sequence[int], depth: int = 5, output_stride: int = 32) -> None:
+    #: Keys of classification checkpoints (timm, torchvision) that the encoder does not use.
+    classifier_keys = ("fc.weight", "fc.bias")
+
+    def __init__(
+        self,
+        block: str,
+        layers: Sequence[int],
+        depth: int = 5,
+        output_stride: int = 32,
+        groups: int = 1,
+        width_per_group: int = 64,
+    ) -> None:
         super().__init__()
         if not 1 <= depth <= 5:
             raise ValueError(f"ResNet encoder depth must be 1..5, got {depth}")
+        if block not in _BLOCKS:
+            raise ValueError(f"block must be one of {sorted(_BLOCKS)}, got {block!r}")
+        if len(layers) != 4:
+            raise ValueError(f"layers must give the block count of the 4 stages, got {list(layers)}")
         block_cls = _BLOCKS[block]
+        self._groups = groups
+        self._width_per_group = width_per_group
         self._depth = depth
         self._in_channels = 3
         self._output_stride = 32
@@ -84,7 +161,7 @@ class ResNetEncoder(nn.Module, EncoderMixin):
         self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.maxpool = StemMaxPool2d()
         self._inplanes = 64
         self.layer1 = self._make_layer(block_cls, 64, layers[0])
         self.layer2 = self._make_layer(block_cls, 128, layers[1], stride=2)
@@ -97,9 +174,10 @@ class ResNetEncoder(nn.Module, EncoderMixin):
         out = channels * block.expansion
         if stride != 1 or self._inplanes != out:
             downsample = nn.Sequential(nn.Conv2d(self._inplanes, out, 1, stride=stride, bias=False), nn.BatchNorm2d(out))
-        layers = [block(self._inplanes, channels, stride, downsample)]
+        extra = {"groups": self._groups, "width_per_group": self._width_per_group}
+        layers = [block(self._inplanes, channels, stride, downsample, **extra)]
         self._inplanes = out
-        layers += [block(out, channels) for _ in range(1, blocks)]
+        layers += [block(out, channels, **extra) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def _init_weights(self) -> None:

@@ -3,33 +3,163 @@
 timm models come in three feature layouts, told apart by their reductions:
 
 * CNN style, first feature at stride 2 (ResNet, EfficientNet, ...);
-* transformer style, first feature at stride 4 (Swin, ConvNeXt, MiT, ...):
+* transformer style, first feature at stride 4 (Swin, ConvNeXt, ...):
   the missing stride-2 stage becomes an empty 0-channel map, as in SMP, so
   decoders see the same number of features whatever the backbone;
 * VGG style, whose first feature is at stride 1.
+
+Channels-last (NHWC) feature maps are permuted to NCHW.
+
+``output_stride`` 16 or 8 uses timm's own dilation where the model has it;
+otherwise, for models whose deep stages downsample with strided
+convolutions only (SE-Net, DPN, ...), those convolutions are turned into
+dilated ones as SMP does for its own encoders. Models that downsample by
+pooling or patch merging raise :class:`NotDilatableError`.
 
 The state-dict layout (``model.<timm keys>``) equals SMP's ``tu-`` encoders.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
 from torch import nn
 
+from specseg.encoders.base import dilate_convolutions
 
-def _probe_reductions(name: str) -> tuple[list[int], bool]:
-    """Feature reductions and NHWC flag of a timm model, built without allocating weights."""
+
+class NotDilatableError(ValueError):
+    """The model cannot produce features at the requested output stride."""
+
+
+@functools.lru_cache(maxsize=256)
+def probe(name: str) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+    """Feature reductions, channels and NHWC flag of a timm model (built on the meta device when possible)."""
     import timm
 
-    with torch.device("meta"):
-        probe = timm.create_model(name, features_only=True, pretrained=False)
-    return list(probe.feature_info.reduction()), getattr(probe, "output_fmt", None) == "NHWC"
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(name, features_only=True, pretrained=False)
+    except Exception:  # noqa: BLE001 - some models cannot be built on the meta device
+        model = timm.create_model(name, features_only=True, pretrained=False)
+    info = model.feature_info
+    return tuple(info.reduction()), tuple(info.channels()), getattr(model, "output_fmt", None) == "NHWC"
+
+
+@functools.lru_cache(maxsize=256)
+def supports_native_output_stride(name: str, output_stride: int) -> bool:
+    """Whether timm itself builds ``name`` at ``output_stride`` (probed on the meta device)."""
+    import timm
+
+    try:
+        with torch.device("meta"):
+            model = timm.create_model(name, features_only=True, pretrained=False, output_stride=output_stride)
+    except Exception:  # noqa: BLE001 - timm signals "unsupported" with TypeError, AssertionError or ValueError
+        return False
+    return max(model.feature_info.reduction()) <= output_stride
+
+
+def feature_style(name: str, reductions: tuple[int, ...]) -> str:
+    """``cnn``, ``transformer`` or ``vgg``, from a model's feature reductions."""
+    stages = len(reductions)
+    if list(reductions) == [2 ** (i + 2) for i in range(stages)]:
+        return "transformer"
+    if list(reductions) == [2 ** (i + 1) for i in range(stages)]:
+        return "cnn"
+    if list(reductions) == [2**i for i in range(stages)]:
+        return "vgg"
+    raise ValueError(
+        f"timm model {name!r} has feature strides {list(reductions)}; an encoder needs strides doubling "
+        "from 2 (CNN), 4 (transformer) or 1 (VGG)"
+    )
+
+
+def feature_indices(name: str, style: str, depth: int) -> tuple[int, ...]:
+    """The timm ``out_indices`` giving an encoder of ``depth`` stages."""
+    if style == "transformer":
+        # tresnet's first timm feature is at stride 2 in name only; SMP skips it too.
+        start = 1 if "tresnet" in name else 0
+        return tuple(range(start, start + depth - 1))
+    if style == "vgg":
+        return tuple(range(depth + 1))
+    start = 1 if "dla" in name else 0
+    return tuple(range(start, start + depth))
+
+
+def _patch_inception_padding(model: nn.Module) -> None:
+    # SMP's fix for the Inception networks: pad 3x3 convolutions and max-pools so every stride-2 step halves exactly.
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3):
+            m.padding = (1, 1)
+        if isinstance(m, nn.MaxPool2d):
+            m.padding = (1, 1)
+
+
+def _patch_xception_padding(model: nn.Module) -> None:
+    # SMP's fix for Xception: pad the two stem convolutions, so the stride-2 feature is exactly H/2.
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)][:2]
+    for conv in convs:
+        conv.padding = (1, 1)
+
+
+PATCHES = {"inception_padding": _patch_inception_padding, "xception_padding": _patch_xception_padding}
+
+
+def _is_pooling_downsample(module: nn.Module) -> bool:
+    name = type(module).__name__.lower()
+    if "pool" not in name and "downsample" not in name and "merg" not in name:
+        return False
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        return False
+    stride = getattr(module, "stride", 2)
+    stride = stride if isinstance(stride, (tuple, list)) else (stride,)
+    return any(s != 1 for s in stride)
+
+
+def dilate_by_stages(model: nn.Module, output_stride: int) -> None:
+    """Turn the strided convolutions of stages deeper than ``output_stride`` into dilated ones (SMP's way).
+
+    Works on timm's sequential feature extractors (``FeatureListNet``), whose
+    modules run in order between feature taps; raises :class:`NotDilatableError`
+    where a stage downsamples by other means than strided convolutions.
+    """
+    from timm.models._features import FeatureDictNet
+
+    if not isinstance(model, FeatureDictNet):
+        raise NotDilatableError("its feature extractor is not sequential, so its stages cannot be dilated")
+    reductions = list(model.feature_info.reduction())
+    groups: list[tuple[int, list[nn.Module]]] = []
+    current: list[nn.Module] = []
+    for name, module in model.items():
+        current.append(module)
+        if name in model.return_layers:
+            groups.append((reductions[len(groups)], current))
+            current = []
+    for reduction, modules in groups:
+        if reduction <= output_stride:
+            continue
+        strided = [
+            m for part in modules for m in part.modules() if isinstance(m, nn.Conv2d) and any(s != 1 for s in m.stride)
+        ]
+        pools = [m for part in modules for m in part.modules() if _is_pooling_downsample(m)]
+        if pools or not strided:
+            how = f"with {type(pools[0]).__name__}" if pools else "without a strided convolution"
+            raise NotDilatableError(f"its stride-{reduction} stage downsamples {how}, which cannot be dilated")
+        for part in modules:
+            dilate_convolutions(part, reduction // output_stride)
 
 
 class TimmUniversalEncoder(nn.Module):
-    """A timm ``features_only`` model exposing the specseg encoder contract."""
+    """A timm ``features_only`` model exposing the specseg encoder contract.
+
+    ``pretrained`` is False, True (timm downloads the model's weights: the
+    tag in ``name``, or timm's default), or a path to a local checkpoint in
+    timm's format (used instead of the download; timm adapts the first
+    convolution to ``in_channels`` and drops the classifier). ``patch``
+    names a fix applied after building (see :data:`PATCHES`).
+    """
 
     def __init__(
         self,
@@ -38,6 +168,7 @@ class TimmUniversalEncoder(nn.Module):
         output_stride: int = 32,
         in_channels: int = 3,
         pretrained: bool | str = False,
+        patch: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -45,47 +176,49 @@ class TimmUniversalEncoder(nn.Module):
 
         if not 1 <= depth <= 5:
             raise ValueError(f"encoder depth must be 1..5, got {depth}")
-        reserved = {"features_only", "out_indices", "in_chans", "output_stride", "pretrained"} & set(kwargs)
+        if output_stride not in (8, 16, 32):
+            raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+        reserved = {"features_only", "out_indices", "in_chans", "output_stride", "pretrained", "pretrained_cfg_overlay"} & set(kwargs)
         if reserved:
             raise ValueError(f"encoder.params may not set {sorted(reserved)}; they come from the spec")
+        if patch is not None and patch not in PATCHES:
+            raise ValueError(f"unknown patch {patch!r}; known: {sorted(PATCHES)}")
         self.name = name
-        reductions, self._channels_last = _probe_reductions(name)
-        stages = len(reductions)
-        if reductions == [2 ** (i + 2) for i in range(stages)]:
-            style = "transformer"
-        elif reductions == [2 ** (i + 1) for i in range(stages)]:
-            style = "cnn"
-        elif reductions == [2**i for i in range(stages)]:
-            style = "vgg"
-        else:
-            raise ValueError(f"timm model {name!r} has feature strides {reductions}, which no decoder can use")
+        reductions, _, self._channels_last = probe(name)
+        style = feature_style(name, reductions)
         if style == "transformer" and depth < 2:
             raise ValueError(
                 f"timm model {name!r} has no features at stride 2; use encoder.depth 2..5 (its first features are at stride 4)"
             )
-        if style == "transformer":
-            # tresnet's first timm feature is at stride 2 in name only; SMP skips it too.
-            start = 1 if "tresnet" in name else 0
-            indices = tuple(range(start, start + depth - 1))
-        elif style == "vgg":
-            indices = tuple(range(depth + 1))
-        else:
-            start = 1 if "dla" in name else 0
-            indices = tuple(range(start, start + depth))
+        indices = feature_indices(name, style, depth)
         needed = max(indices, default=-1) + 1
-        if needed > stages:
-            raise ValueError(f"timm model {name!r} has {stages} feature stages; encoder.depth {depth} needs {needed}")
+        if needed > len(reductions):
+            raise ValueError(f"timm model {name!r} has {len(reductions)} feature stages; encoder.depth {depth} needs {needed}")
+        # Only strides the selected features reach matter: depth 3 at output_stride 16 needs no dilation.
+        deepest = max((reductions[i] for i in indices), default=1)
+        wanted = min(output_stride, deepest)
+        native = wanted == deepest or supports_native_output_stride(name, output_stride)
         create_kwargs: dict[str, Any] = dict(features_only=True, in_chans=in_channels, out_indices=indices, **kwargs)
-        if output_stride != 32:
+        if wanted != deepest and native:
             create_kwargs["output_stride"] = output_stride
         if isinstance(pretrained, str):
             create_kwargs["pretrained"] = True
-            create_kwargs["pretrained_cfg_overlay"] = {"file": pretrained}
+            create_kwargs["pretrained_cfg_overlay"] = {"file": pretrained, "source": ""}
         else:
             create_kwargs["pretrained"] = bool(pretrained)
         self._style = style
         self.model = timm.create_model(name, **create_kwargs)
         channels = list(self.model.feature_info.channels())
+        if patch is not None:
+            PATCHES[patch](self.model)
+        if wanted != deepest and not native:
+            try:
+                dilate_by_stages(self.model, output_stride)
+            except NotDilatableError as exc:
+                raise NotDilatableError(
+                    f"timm model {name!r} cannot be dilated to output_stride {output_stride}: {exc}; "
+                    "use output_stride 32 (or a smaller encoder.depth)"
+                ) from None
         if style == "transformer":
             self._out_channels = [in_channels, 0] + channels
         elif style == "vgg":
@@ -118,7 +251,7 @@ class TimmUniversalEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` NCHW feature maps, the first being ``x``."""
-        features = self.model(x)
+        features = list(self.model(x))
         if self._channels_last:
             features = [f.permute(0, 3, 1, 2).contiguous() for f in features]
         if self._style == "transformer":
@@ -127,3 +260,4 @@ class TimmUniversalEncoder(nn.Module):
         if self._style != "vgg":
             features = [x] + features
         return features
+

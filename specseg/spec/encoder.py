@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, JsonValue, field_validator
+from pydantic import Field, JsonValue, ValidationInfo, field_validator
 
 from specseg.spec.base import SpecModel
 
-#: Weights forms; ``imagenet`` and timm tags download through timm / huggingface_hub.
-WeightsName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]+$", min_length=1, max_length=200)]
+#: A weights name: ``imagenet``, SMP's names (``ssl``, ``imagenet+5k``) or a timm pretrained tag (``a1_in1k``).
+WEIGHTS_NAME = re.compile(r"[A-Za-z0-9_.+\-]{1,200}\Z")
+#: Suffixes that make a weights string a file path rather than a weights name.
+WEIGHTS_FILE_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin", ".ckpt")
+
+#: The JSON Schema form of the rule ``_weights_form`` enforces: a weights name, or a path (a separator
+#: or a weights-file suffix, any case: JSON Schema regexes have no flags; U+212A lowercases to 'k').
+WEIGHTS_STRING_PATTERN = (
+    r"^(?:[A-Za-z0-9_.+\-]{1,200}$|[\s\S]*[/\\][\s\S]*$|[\s\S]*\."
+    r"(?:[Ss][Aa][Ff][Ee][Tt][Ee][Nn][Ss][Oo][Rr][Ss]|[Pp][Tt][Hh]?|[Bb][Ii][Nn]|[Cc][Kk\u212a][Pp][Tt])$)"
+)
+
+#: Weights forms: a name (downloaded through timm / huggingface_hub) or a path to a local file.
+WeightsName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=4096,
+        description="A weights name (`imagenet`, `ssl`, a timm tag such as `a1_in1k`), or the path of a local weights file "
+        "(recognised by a `/` or a .safetensors/.pt/.pth/.bin/.ckpt suffix), relative to the spec file.",
+        json_schema_extra={"pattern": WEIGHTS_STRING_PATTERN},
+    ),
+]
+
+
+def is_weights_path(value: str) -> bool:
+    """Whether a ``weights`` string names a file (has a path separator or a weights-file suffix)."""
+    return "/" in value or "\\" in value or value.lower().endswith(WEIGHTS_FILE_SUFFIXES)
 
 
 class WeightsFile(SpecModel):
@@ -24,7 +51,7 @@ def _encoder_name_schema() -> dict[str, Any]:
 
     return {
         "anyOf": [
-            {"enum": registry.names()},
+            {"enum": [e.name for e in registry.entries() if e.is_builtin]},
             {"type": "string", "pattern": r"^tu-[a-z0-9][a-z0-9_]*(\.[a-z0-9_]+)?$"},
         ],
         "description": "A registered encoder name, or `tu-<timm model name>` for any timm model with features_only support.",
@@ -41,7 +68,7 @@ class EncoderSpec(SpecModel):
     )
     weights: WeightsName | WeightsFile | None = Field(
         None,
-        description="null for random initialisation; `imagenet` (or a timm pretrained tag) to download pretrained weights; or a local file {path, sha256}.",
+        description="null for random initialisation; `imagenet` (or another weights name the encoder lists, or a timm pretrained tag) to download pretrained weights; or a local file: {path, sha256} or a path string, relative to the spec file.",
     )
     depth: int = Field(5, ge=1, le=5, description="Number of downsampling stages used, 1..5. Default depends on the architecture (5 for most; PSPNet 3, DPT 4).")
     in_channels: int = Field(3, ge=1, le=4096, description="Channels of the input image.")
@@ -55,6 +82,9 @@ class EncoderSpec(SpecModel):
         from specseg.encoders.registry import registry
         from specseg.loader.suggest import closest
 
+        problem = registry.problem(value)
+        if problem is not None:
+            raise ValueError(problem)
         if registry.is_valid_name(value):
             return value
         hints = closest(value, registry.names(), n=3)
@@ -63,3 +93,35 @@ class EncoderSpec(SpecModel):
             f"unknown encoder {value!r}{hint} Use a registered name (`specseg list encoders`) "
             "or `tu-<timm model name>`"
         )
+
+    @field_validator("weights")
+    @classmethod
+    def _weights_form(cls, value: Any) -> Any:
+        """A path string becomes ``{path: ...}``; anything else must be a weights name."""
+        if not isinstance(value, str):
+            return value
+        if is_weights_path(value):
+            return WeightsFile(path=value)
+        if not WEIGHTS_NAME.match(value):
+            raise ValueError(
+                f"{value!r} is neither a weights name (letters, digits, '_', '.', '+', '-') nor a file path "
+                "(a path needs a '/' or a .safetensors/.pt/.pth/.bin/.ckpt suffix)"
+            )
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _plugin_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Validate ``params`` with the encoder's declared params model, if it has one (torch-free)."""
+        name = info.data.get("name")
+        if not isinstance(name, str) or name.startswith("tu-"):
+            return value
+        from specseg.encoders.registry import registry
+
+        try:
+            model = registry.params_model(name)
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's params module that fails to import
+            raise ValueError(f"cannot check the params of encoder {name!r}: its params model failed to import: {type(exc).__name__}: {exc}") from None
+        if model is not None:
+            model.model_validate(value)
+        return value

@@ -1,0 +1,253 @@
+"""Reading weight files safely, and loading them strictly.
+
+Two rules make a weights file trustworthy:
+
+* its bytes decide how it is read, not its suffix: a safetensors file is
+  recognised by its header, a torch checkpoint by its zip or pickle
+  signature, and anything else is refused;
+* a torch checkpoint is read with ``torch.load(..., weights_only=True)``,
+  never retried without it: a pickle that would run code is refused and the
+  code never runs. An expected sha256 is checked before any parsing.
+
+:func:`load_into` loads strictly: a module is either fully loaded or an
+error lists what did not match; it is never left half loaded without notice.
+
+Importing this module does not import torch (``WeightsError`` can be caught
+by torch-free code); the functions import it when called.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+#: How many keys an error message lists per kind of mismatch.
+MAX_LISTED = 8
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_ZIP_EMPTY = b"PK\x05\x06"
+
+
+class WeightsError(Exception):
+    """A weights file could not be read, or does not fit the network it was meant for."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def sha256_of(path: Path, chunk_size: int = 1 << 20) -> str:
+    """The lowercase hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def detect_format(path: Path) -> str:
+    """``"safetensors"``, ``"torch-zip"`` or ``"torch-pickle"``, from the file's first bytes.
+
+    Raises :class:`WeightsError` for empty, truncated or unrecognised files.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise WeightsError(f"{path}: the file is empty")
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+    if head.startswith(_ZIP_MAGIC) or head.startswith(_ZIP_EMPTY):
+        return "torch-zip"
+    if head[:1] == b"\x80" and len(head) >= 2 and 2 <= head[1] <= 5:
+        # A pickle stream (protocol 2..5): torch's legacy (pre-1.6) checkpoint format.
+        return "torch-pickle"
+    if len(head) >= 9:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if head[8:9] == b"{":
+            if 8 + header_len > size:
+                raise WeightsError(
+                    f"{path}: safetensors header claims {header_len} bytes but the file has only "
+                    f"{size - 8} after the length field; the file is truncated"
+                )
+            return "safetensors"
+    raise WeightsError(
+        f"{path}: not a weights file this reader knows (neither a safetensors file nor a torch checkpoint); "
+        f"first bytes: {head[:8].hex()}"
+    )
+
+
+def _check_safetensors_layout(path: Path) -> None:
+    """Validate the safetensors header against the file size before handing it to safetensors."""
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        (header_len,) = struct.unpack("<Q", fh.read(8))
+        if header_len > 100_000_000:
+            raise WeightsError(f"{path}: safetensors header length {header_len} is implausibly large")
+        raw = fh.read(header_len)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WeightsError(f"{path}: the safetensors header is not valid JSON ({exc}); the file is corrupt") from None
+    if not isinstance(header, dict):
+        raise WeightsError(f"{path}: the safetensors header is not a mapping; the file is corrupt")
+    data_size = size - 8 - header_len
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        offsets = info.get("data_offsets") if isinstance(info, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            raise WeightsError(f"{path}: tensor {name!r} has no valid data_offsets in the safetensors header")
+        end = max(end, offsets[1])
+    if end > data_size:
+        raise WeightsError(
+            f"{path}: the safetensors header describes {end} bytes of tensor data but the file holds "
+            f"{data_size}; the file is truncated"
+        )
+    if end < data_size:
+        raise WeightsError(
+            f"{path}: the file has {data_size - end} bytes after the tensor data the safetensors header "
+            "describes; the file is corrupt or not a safetensors file"
+        )
+
+
+def _unwrap(obj: Any, path: Path) -> dict[str, "torch.Tensor"]:
+    import torch
+
+    if isinstance(obj, Mapping):
+        for key in ("state_dict", "model"):
+            inner = obj.get(key)
+            if isinstance(inner, Mapping):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping):
+        raise WeightsError(f"{path}: the checkpoint holds a {type(obj).__name__}, not a state dict (a mapping of tensors)")
+    bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        listed = ", ".join(repr(k) for k in bad[:MAX_LISTED])
+        raise WeightsError(
+            f"{path}: the checkpoint is not a state dict: {len(bad)} entries are not tensors ({listed}); "
+            "save `model.state_dict()` (or a dict with a 'state_dict' or 'model' key holding it)"
+        )
+    return dict(obj)
+
+
+def read_state_dict(path: Path | str, sha256: str | None = None) -> dict[str, "torch.Tensor"]:
+    """Read a state dict from a safetensors file or a torch checkpoint, safely.
+
+    ``sha256`` (lowercase hex), when given, is verified before the file is
+    parsed. The format is detected from the file's bytes. Torch checkpoints
+    are read with ``weights_only=True`` only; a checkpoint that is a dict
+    with a ``state_dict`` or ``model`` entry is unwrapped. Tensors are
+    loaded on the CPU. Raises :class:`WeightsError` with a clear message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file not found: {path}")
+    if sha256 is not None:
+        actual = sha256_of(path)
+        if actual != sha256.lower():
+            raise WeightsError(
+                f"{path}: sha256 mismatch: the spec expects {sha256.lower()} but the file has {actual}; "
+                "refusing to load it (replace the file, or update the sha256 if the new file is trusted)"
+            )
+    kind = detect_format(path)
+    if kind == "safetensors":
+        _check_safetensors_layout(path)
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return _unwrap(load_file(str(path), device="cpu"), path)
+        except SafetensorError as exc:
+            raise WeightsError(f"{path}: could not read the safetensors file: {exc}") from None
+
+    import pickle
+
+    import torch
+
+    try:
+        # An open file, not the path: torch.load would pick its reader from the suffix.
+        with open(path, "rb") as fh:
+            obj = torch.load(fh, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(
+            f"{path}: refused: the checkpoint contains Python objects other than tensors and containers, "
+            f"which could run code when loaded ({first}). specseg reads torch checkpoints with "
+            "weights_only=True only; re-save it as a plain state dict or as .safetensors in an environment you trust"
+        ) from None
+    except (RuntimeError, EOFError, ValueError, OSError, struct.error) as exc:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"{path}: could not read the torch checkpoint; it is truncated or corrupt ({detail})") from None
+    return _unwrap(obj, path)
+
+
+def _listing(keys: list[str]) -> str:
+    shown = ", ".join(keys[:MAX_LISTED])
+    more = f", ... ({len(keys) - MAX_LISTED} more)" if len(keys) > MAX_LISTED else ""
+    return shown + more
+
+
+def mismatch_report(module: "nn.Module", state_dict: Mapping[str, "torch.Tensor"]) -> list[str]:
+    """Descriptions of what keeps ``state_dict`` from loading strictly into ``module`` (empty = fits)."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [
+        f"{k} (file {list(state_dict[k].shape)}, network {list(own[k].shape)})"
+        for k in own
+        if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
+    ]
+    # Floating-point precisions convert (a float16 file loads into float32 weights); a change of
+    # kind would not: complex -> real drops the imaginary part, integers or booleans are not weights.
+    dtypes = [
+        f"{k} (file {str(state_dict[k].dtype).removeprefix('torch.')}, network {str(own[k].dtype).removeprefix('torch.')})"
+        for k in own
+        if k in state_dict and _dtype_kind(state_dict[k].dtype) != _dtype_kind(own[k].dtype)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {_listing(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {_listing(unexpected)}")
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatch(es): {_listing(shapes)}")
+    if dtypes:
+        problems.append(f"{len(dtypes)} dtype mismatch(es): {_listing(dtypes)}")
+    return problems
+
+
+def _dtype_kind(dtype: "torch.dtype") -> str:
+    """``complex``, ``float``, ``bool`` or ``int``: the kinds between which tensors do not convert."""
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "float"
+    return "bool" if str(dtype) == "torch.bool" else "int"
+
+
+def load_into(module: "nn.Module", state_dict: Mapping[str, "torch.Tensor"], what: str, assign: bool = False) -> None:
+    """Load ``state_dict`` into ``module`` strictly, or raise :class:`WeightsError`.
+
+    ``what`` names the weights in the message (e.g. ``"encoder weights from x.safetensors"``).
+    The check runs before anything is copied, so on error the module is unchanged.
+    ``assign=True`` puts the file's tensors in place instead of copying (for a
+    module built on the meta device); they are cast to the module's dtypes first.
+    """
+    problems = mismatch_report(module, state_dict)
+    if problems:
+        raise WeightsError(f"{what} do not fit the network: " + "; ".join(problems))
+    if assign:
+        own = module.state_dict()
+        state_dict = {k: v if v.dtype == own[k].dtype else v.to(own[k].dtype) for k, v in state_dict.items()}
+    try:
+        module.load_state_dict(dict(state_dict), strict=True, assign=assign)
+    except RuntimeError as exc:  # e.g. dtype that cannot be copied
+        raise WeightsError(f"{what} could not be loaded: {exc}") from None
