@@ -61,7 +61,8 @@ class FPABlock(nn.Module):
         self.conv1 = ConvBnReLU(1, 1, 7, padding=3)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = int(x.shape[2]), int(x.shape[3])
+        # Shapes stay symbolic (no int()) so that exports keep height and width dynamic.
+        h, w = x.shape[2], x.shape[3]
         pooled = _resize(self.branch1(x), (h, w), self.mode)
         projected = self.mid(x)
         d1 = self.down1(x)
@@ -90,7 +91,7 @@ class GAUBlock(nn.Module):
         self.conv2 = ConvBnReLU(in_channels, out_channels, 3, padding=1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        y_up = _resize(y, (int(x.shape[2]), int(x.shape[3])), self.interpolation)
+        y_up = _resize(y, (x.shape[2], x.shape[3]), self.interpolation)
         return y_up + self.conv2(x) * self.conv1(y)
 
 
@@ -113,6 +114,8 @@ class PANDecoder(nn.Module):
             setattr(self, f"gau{index}", GAUBlock(skips[index - 1], channels, interpolation))
         self.num_gau = len(skips) - 1
         self.out_channels = int(channels)
+        #: Read by SegmentationModel.check_input_shape: the FPA block pools the deepest map down to 1x1 in three steps.
+        self.min_deepest_size = FPA_MIN_SIZE
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         deepest = features[-1]

@@ -1,0 +1,270 @@
+"""Exports match the eager model: ONNX (in onnxruntime), torch.export (.pt2) and TorchScript (.pt).
+
+Every architecture is built from a small spec (resnet18, or timm's tiny test
+ViT for DPT; an auxiliary classification head so both outputs are checked),
+exported with a 2x3x64x64 example, reloaded from the file and run on an input
+with a different batch, height and width than the export saw.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import specseg
+from specseg.cli.main import main
+from specseg.export import adaptive_avg_pool2d_by_matmul, export_model, export_models
+from specseg.spec.decoders import SECTIONS
+
+#: Decoder sections small enough to export in a second or two; each takes a depth-3 resnet18 (DPT: a ViT).
+SMALL_DECODERS: dict[str, dict[str, Any]] = {
+    "deeplabv3": {"channels": 32},
+    "deeplabv3plus": {"channels": 32},
+    "dpt": {"intermediate_channels": [16, 32, 64, 64], "fusion_channels": 32},
+    "fpn": {"pyramid_channels": 32, "segmentation_channels": 32},
+    "linknet": {},
+    "manet": {"channels": [16, 16, 16], "pab_channels": 16},
+    "pan": {"channels": 16},
+    "pspnet": {"out_channels": 32},
+    "segformer": {"segmentation_channels": 32},
+    "unet": {"channels": [16, 16, 16]},
+    "unetplusplus": {"channels": [16, 16, 16]},
+    "upernet": {"channels": 32},
+}
+
+EXAMPLE_SHAPE = (2, 3, 64, 64)
+#: Another batch, height and width than the export's example (multiples of 32, as every architecture needs).
+OTHER_SHAPE = (3, 3, 96, 128)
+
+#: Architectures an export cannot keep dynamic in height and width, and why. strict=True: when one is
+#: fixed, its test passes and fails the run, so the mark is removed.
+FIXED_SIZE: dict[str, str] = {}
+#: Only torch.export: PAN's FPA block halves the deepest map three times down to 1x1, and with
+#: the 64x64 example (deepest map 8x8) the exporter turns that into a guard fixing the size;
+#: an example whose deepest map is at least 16x16 keeps it dynamic.
+EXPORT_FIXED_SIZE = {**FIXED_SIZE, "pan": "the 64x64 example gives PAN an 8x8 deepest map, which torch.export specialises"}
+
+
+def small_spec(arch: str) -> dict[str, Any]:
+    """The small test spec of an architecture."""
+    encoder: dict[str, Any] = {"name": "tu-test_vit"} if arch == "dpt" else {"name": "resnet18", "depth": 3}
+    return {
+        "specseg": 1,
+        "encoder": encoder,
+        "decoder": {"architecture": arch, **SMALL_DECODERS[arch]},
+        "aux_params": {"classes": 2},
+        "seed": 0,
+    }
+
+
+def _cases(fixed: dict[str, str] = FIXED_SIZE) -> list[Any]:
+    cases = []
+    for arch in SECTIONS:
+        marks = [pytest.mark.xfail(strict=True, reason=fixed[arch])] if arch in fixed else []
+        cases.append(pytest.param(arch, marks=marks, id=arch))
+    return cases
+
+
+def test_every_architecture_has_a_small_spec() -> None:
+    assert set(SMALL_DECODERS) == set(SECTIONS)
+
+
+_MODELS: dict[str, tuple[torch.nn.Module, torch.Tensor, tuple[torch.Tensor, ...]]] = {}
+
+
+def _have(*modules: str) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+#: ONNX export needs onnx and onnxscript (the test extra); without them the other formats are still tested.
+HAVE_ONNX_EXPORT = _have("onnx", "onnxscript")
+SUFFIXES = ("onnx", "pt2", "pt") if HAVE_ONNX_EXPORT else ("pt2", "pt")
+
+
+def model_and_reference(arch: str) -> tuple[torch.nn.Module, torch.Tensor, tuple[torch.Tensor, ...]]:
+    """The eval-mode model of ``arch``, an input of OTHER_SHAPE and the eager outputs for it (cached)."""
+    if arch not in _MODELS:
+        model = specseg.build(small_spec(arch)).eval()
+        x = torch.randn(OTHER_SHAPE, generator=torch.Generator().manual_seed(1))
+        with torch.no_grad():
+            out = model(x)
+        _MODELS[arch] = (model, x, tuple(out) if isinstance(out, tuple) else (out,))
+    return _MODELS[arch]
+
+
+def export_architecture(arch: str, folder: str) -> dict[str, Any]:
+    """Build ``arch``'s small spec and write its three exports with one call (runs in a worker process).
+
+    Returns ``{suffix: ExportResult.to_dict()}``, or ``{"error": message}``.
+    The spec's seed makes the worker's weights equal the test process's.
+    """
+    torch.set_num_threads(1)  # one worker per core
+    model = specseg.build(small_spec(arch))
+    paths = [Path(folder) / f"{arch}.{suffix}" for suffix in SUFFIXES]
+    try:
+        results = export_models(model, paths, input_shape=EXAMPLE_SHAPE)
+    except Exception as exc:  # noqa: BLE001 - reported by the architecture's own tests
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {suffix: r.to_dict() for suffix, r in zip(SUFFIXES, results)}
+
+
+@pytest.fixture(scope="module")
+def exports(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The exports of every architecture the selected tests need, made in parallel worker processes.
+
+    Capturing and translating a model is single-threaded Python, seconds per
+    architecture; spreading the architectures over the CPU cores keeps the
+    module's wall time down.
+    """
+    folder = tmp_path_factory.mktemp("exports")
+    wanted = sorted(
+        {
+            item.callspec.params["arch"]
+            for item in request.session.items
+            if item.module is request.module and hasattr(item, "callspec") and "arch" in item.callspec.params
+        }
+    )
+    workers = min(len(wanted), os.cpu_count() or 1, 4)
+    if workers <= 1:
+        return {arch: export_architecture(arch, str(folder)) for arch in wanted}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {arch: pool.submit(export_architecture, arch, str(folder)) for arch in wanted}
+        return {arch: future.result() for arch, future in futures.items()}
+
+
+def exported(exports: dict[str, dict[str, Any]], arch: str, suffix: str) -> dict[str, Any]:
+    """One export's result (the JSON form of :class:`ExportResult`); fails the test if the export failed."""
+    result = exports[arch]
+    if "error" in result:
+        pytest.fail(f"exporting {arch} failed: {result['error']}")
+    return result[suffix]
+
+
+def assert_outputs_equal(got: Any, expected: tuple[torch.Tensor, ...], atol: float) -> None:
+    got = tuple(got) if isinstance(got, (tuple, list)) else (got,)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        a = torch.as_tensor(a)
+        assert tuple(a.shape) == tuple(b.shape)
+        torch.testing.assert_close(a, b, atol=atol, rtol=0)
+
+
+@pytest.mark.parametrize("arch", _cases())
+def test_onnx_matches_eager_at_other_sizes(arch: str, exports: dict[str, dict[str, Any]]) -> None:
+    if not HAVE_ONNX_EXPORT:
+        pytest.skip("onnx and onnxscript are not installed")
+    ort = pytest.importorskip("onnxruntime")
+    _, x, expected = model_and_reference(arch)
+    result = exported(exports, arch, "onnx")
+    assert result["files"] == [result["path"]]
+    session = ort.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input"]
+    assert [o.name for o in session.get_outputs()] == ["mask", "labels"]
+    got = session.run(None, {"input": x.numpy()})
+    assert_outputs_equal([torch.from_numpy(a) for a in got], expected, atol=1e-4)
+    assert result["dynamic"] == {"batch": True, "height": True, "width": True}
+
+
+@pytest.mark.parametrize("arch", _cases(EXPORT_FIXED_SIZE))
+def test_torch_export_round_trip(arch: str, exports: dict[str, dict[str, Any]]) -> None:
+    _, x, expected = model_and_reference(arch)
+    result = exported(exports, arch, "pt2")
+    program = torch.export.load(result["path"])
+    with torch.no_grad():
+        got = program.module()(x)
+    assert_outputs_equal(got, expected, atol=1e-5)
+    assert result["dynamic"] == {"batch": True, "height": True, "width": True}
+
+
+JIT_LOAD_DEPRECATED = "ignore:`torch.jit.load` is deprecated:FutureWarning"
+
+
+@pytest.mark.filterwarnings(JIT_LOAD_DEPRECATED)
+@pytest.mark.parametrize("arch", _cases())
+def test_torchscript_round_trip(arch: str, exports: dict[str, dict[str, Any]]) -> None:
+    _, x, expected = model_and_reference(arch)
+    result = exported(exports, arch, "pt")
+    loaded = torch.jit.load(result["path"])
+    with torch.no_grad():
+        got = loaded(x)
+    assert_outputs_equal(got, expected, atol=1e-5)
+    assert result["dynamic"] == {"batch": True, "height": True, "width": True} and not result["notes"]
+
+
+def test_fixed_size_encoder_is_reported(tmp_path: Path) -> None:
+    spec = small_spec("dpt")
+    spec["encoder"]["params"] = {"img_size": 64, "dynamic_img_size": False}
+    model = specseg.build(spec)
+    # Default example: the encoder's one size.
+    for result in export_models(model, [tmp_path / "vit.pt2", tmp_path / "vit.pt"]):
+        assert result.input_shape == (2, 3, 64, 64)
+        assert result.dynamic == {"batch": True, "height": False, "width": False}, result.format
+        assert any("dynamic_img_size" in note for note in result.notes)
+
+
+@pytest.mark.skipif(not HAVE_ONNX_EXPORT, reason="onnx and onnxscript are not installed")
+def test_onnx_external_data_is_written_beside_the_model(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    model, x, expected = model_and_reference("unet")
+    path = tmp_path / "big.onnx"
+    model.train()
+    try:
+        result = export_model(model, path, input_shape=EXAMPLE_SHAPE, external_data=True)
+        assert model.training  # exported in eval mode, then given back in the caller's mode
+    finally:
+        model.eval()
+    assert result.files == [path, tmp_path / "big.onnx.data"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.onnx", "big.onnx.data"]  # no staging folder left
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert_outputs_equal([torch.from_numpy(a) for a in session.run(None, {"input": x.numpy()})], expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("size", [(7, 5), (13, 9), (2, 2), (12, 12), (64, 3)])
+@pytest.mark.parametrize("output", [(1, 1), (2, 2), (3, 3), (6, 6), (2, 3)])
+def test_adaptive_pool_decomposition_equals_torch(size: tuple[int, int], output: tuple[int, int]) -> None:
+    x = torch.randn(2, 4, *size)
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, output)
+    torch.testing.assert_close(adaptive_avg_pool2d_by_matmul(x, output), expected, atol=1e-6, rtol=1e-6)
+
+
+def test_export_refuses_existing_file_and_unknown_suffix(tmp_path: Path) -> None:
+    model, _, _ = model_and_reference("unet")
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"keep")
+    with pytest.raises(FileExistsError, match="--force"):
+        export_model(model, path, input_shape=EXAMPLE_SHAPE)
+    assert path.read_bytes() == b"keep"
+    with pytest.raises(ValueError, match=r"\.safetensors, \.onnx, \.pt2, \.pt"):
+        export_model(model, tmp_path / "model.bin")
+
+
+def test_cli_build_rejects_unknown_suffix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("specseg: 1\nencoder: {name: resnet18, depth: 3}\ndecoder: {architecture: unet, channels: [16, 16, 16]}\n")
+    assert main(["build", str(spec), "-o", str(tmp_path / "model.h5")]) == 2
+    assert "cannot tell the output format" in capsys.readouterr().err
+    assert not (tmp_path / "model.h5").exists()
+
+
+@pytest.mark.filterwarnings(JIT_LOAD_DEPRECATED)
+def test_cli_build_writes_torchscript(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("specseg: 1\nencoder: {name: resnet18, depth: 3}\ndecoder: {architecture: unet, channels: [16, 16, 16]}\n")
+    out = tmp_path / "model.pt"
+    assert main(["build", str(spec), "--input-shape", "1,3,64,64", "-o", str(out), "--json"]) == 0
+    import json
+
+    summary = json.loads(capsys.readouterr().out)  # nothing but the JSON on stdout
+    (written,) = summary["written"]
+    assert written["format"] == "torchscript" and written["files"] == [str(out)]
+    assert written["input_shape"] == [2, 3, 64, 64]  # batch raised to 2 for the trace
+    assert written["dynamic"] == {"batch": True, "height": True, "width": True}
+    assert torch.jit.load(str(out))(torch.zeros(1, 3, 96, 64)).shape == (1, 1, 96, 64)
