@@ -8,9 +8,10 @@ from typing import Any, Iterator, Sequence
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from specseg.encoders.factory import EncoderBuildError, build_encoder, encoder_error
-from specseg.errors import Location, SpecPath
+from specseg.errors import Location, SpecError, SpecIssue, SpecPath
 from specseg.heads import ClassificationHead, SegmentationHead
 from specseg.loader.document import Document
 from specseg.loader.compose import compose
@@ -57,6 +58,46 @@ def seeded(seed: int | None) -> Iterator[None]:
         yield
 
 
+#: In-place initialisers (and the arithmetic they use) that are no-ops on data-less meta tensors:
+#: tensor methods, and ``torch.nn.init``'s functions (their own torch-function handling would
+#: otherwise run their bodies outside the mode below).
+_META_NOOP_FUNCTIONS = frozenset(
+    [
+        getattr(torch.Tensor, name)
+        for name in (
+            "normal_", "uniform_", "fill_", "zero_", "erfinv_", "mul_", "add_", "sub_", "div_", "clamp_",
+            "clamp_min_", "clamp_max_", "copy_", "exponential_", "bernoulli_", "random_", "cauchy_",
+            "log_normal_", "geometric_",
+        )
+    ]
+    + [
+        getattr(nn.init, name)
+        for name in dir(nn.init)
+        if name.endswith("_") and not name.startswith("_") and callable(getattr(nn.init, name))
+    ]
+)
+
+
+class _SkipInitOnMeta(TorchFunctionMode):
+    """Skip in-place initialisation of meta tensors.
+
+    A meta tensor holds no data, so initialising it only costs time: torch
+    runs meta ``normal_``/``uniform_`` through its Python reference
+    implementations, whose first use imports ``torch._dynamo`` (about 1.5 s
+    and 100 MiB). The result is the same tensor either way.
+    """
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        if func in _META_NOOP_FUNCTIONS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+def _building_on_meta() -> contextlib.AbstractContextManager[Any]:
+    """:class:`_SkipInitOnMeta` when modules are created on the meta device, else nothing."""
+    return _SkipInitOnMeta() if torch.empty(()).is_meta else contextlib.nullcontext()
+
+
 def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[ModelSpec, Document | None, Path | None]:
     """Load and validate any spec source, keeping its document for error locations."""
     if isinstance(source, ModelSpec) and not overrides:
@@ -77,43 +118,59 @@ def _weights_file(spec: ModelSpec, base_dir: Path | None) -> tuple[Path, str | N
     return path, sha256
 
 
-def _load_whole_model(model: SegmentationModel, state_dict: dict[str, torch.Tensor]) -> SegmentationModel:
+def _load_whole_model(model: SegmentationModel, state_dict: dict[str, torch.Tensor], what: str) -> SegmentationModel:
     """Put ``state_dict`` into a model built on the meta device, without copying twice."""
     from specseg.weights import load_into
 
-    load_into(model, state_dict, "the model", assign=True)
+    load_into(model, state_dict, what, assign=True)
     return model
 
 
-def build_from_spec(spec: ModelSpec, doc: Document | None = None, base_dir: Path | None = None) -> SegmentationModel:
+def build_from_spec(
+    spec: ModelSpec,
+    doc: Document | None = None,
+    base_dir: Path | None = None,
+    *,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> SegmentationModel:
     """Build the model for a validated spec (``doc`` only serves error locations).
 
     With whole-model ``weights``, the model is built on the meta device (no
     random initialisation, no encoder download) and the checkpoint's tensors
     are assigned in place: loading a trained model costs one read of the file.
+    ``state_dict`` given (e.g. read from an artifact) takes the same path with
+    those tensors instead of the spec's ``weights`` file; a mismatch then
+    raises :class:`specseg.weights.WeightsError`.
     """
 
     def locate(path: SpecPath) -> Location | None:
         return doc.locate(path) if doc is not None else None
 
-    if spec.weights is None:
+    if spec.weights is None and state_dict is None:
         return _build(spec, locate, base_dir, load_encoder_weights=True)
 
-    from specseg.errors import SpecError, SpecIssue
     from specseg.weights import WeightsError, read_state_dict
 
+    if state_dict is not None:
+        return _build_and_assign(spec, locate, base_dir, state_dict, "the given weights")
     path, sha256 = _weights_file(spec, base_dir)
     try:
-        state_dict = read_state_dict(path, sha256)
-        with torch.device("meta"):
-            model = _build(spec, locate, base_dir, load_encoder_weights=False)
-        if _has_non_persistent_buffers(model):
-            # Buffers outside the state dict (e.g. relative position tables) must be computed for real.
-            model = _build(spec, locate, base_dir, load_encoder_weights=False)
-        return _load_whole_model(model, state_dict)
+        return _build_and_assign(spec, locate, base_dir, read_state_dict(path, sha256), f"the weights in {path}")
     except WeightsError as exc:
         where = ("weights",) if isinstance(spec.weights, str) else ("weights", "path")
-        raise SpecError([SpecIssue(f"{path}: {exc}", where, locate(where))]) from None
+        raise SpecError([SpecIssue(str(exc), where, locate(where))]) from None
+
+
+def _build_and_assign(
+    spec: ModelSpec, locate: Any, base_dir: Path | None, state_dict: dict[str, torch.Tensor], what: str
+) -> SegmentationModel:
+    """Build on the meta device without encoder weights, then assign ``state_dict``'s tensors."""
+    with torch.device("meta"):
+        model = _build(spec, locate, base_dir, load_encoder_weights=False)
+    if _has_non_persistent_buffers(model):
+        # Buffers outside the state dict (e.g. relative position tables) must be computed for real.
+        model = _build(spec, locate, base_dir, load_encoder_weights=False)
+    return _load_whole_model(model, state_dict, what)
 
 
 def _has_non_persistent_buffers(model: nn.Module) -> bool:
@@ -123,12 +180,18 @@ def _has_non_persistent_buffers(model: nn.Module) -> bool:
 
 def _build(spec: ModelSpec, locate: Any, base_dir: Path | None, load_encoder_weights: bool) -> SegmentationModel:
     section = spec.decoder
-    with seeded(spec.seed):
+    with seeded(spec.seed), _building_on_meta():
         try:
             encoder = build_encoder(spec.encoder, base_dir, load_weights=load_encoder_weights, kind=section.encoder_kind)
         except EncoderBuildError as exc:
             raise encoder_error(exc, locate) from None
-        decoder = section.build(encoder, spec)
+        try:
+            decoder = section.build(encoder, spec)
+        except SpecError as exc:
+            # Rules that depend on the built encoder are raised without positions; add them.
+            raise SpecError(
+                [i if i.location else SpecIssue(i.message, i.path, locate(i.path), i.related) for i in exc.issues]
+            ) from None
         # An architecture with its own head (DPT) builds it; the others share SegmentationHead.
         head = section.build_head(decoder, spec)
         if head is None:
@@ -165,14 +228,23 @@ def _build(spec: ModelSpec, locate: Any, base_dir: Path | None, load_encoder_wei
     )
 
 
-def build(source: Any, overrides: Sequence[str] = ()) -> SegmentationModel:
+def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | str | None = None) -> SegmentationModel:
     """Build a :class:`SegmentationModel` from a spec path, YAML/JSON text, mapping or ModelSpec.
 
     ``overrides`` are ``PATH=VALUE`` strings applied like ``--set``. Raises
     :class:`specseg.SpecError` with located issues when the spec is invalid
     or names something that cannot be built.
+
+    Before allocating anything, the model is measured on the meta device and
+    refused (:class:`specseg.dryrun.MemoryLimitError`, a ``SpecError`` naming
+    the estimate) when its parameters and buffers exceed ``max_memory``:
+    bytes, a size such as ``"8GiB"``, ``"off"``/``math.inf`` for no limit, or
+    None for half the memory available now.
     """
+    from specseg.dryrun import check_memory
+
     spec, doc, base = resolve(source, overrides)
+    check_memory(spec, doc, base, max_memory)
     return build_from_spec(spec, doc, base)
 
 
@@ -181,7 +253,6 @@ def build_loss(source: Any, overrides: Sequence[str] = ()) -> nn.Module:
 
     ``source`` is anything :func:`build` accepts, or a loss section itself.
     """
-    from specseg.errors import SpecError, SpecIssue
     from specseg.losses.build import build_loss as build_loss_section
 
     if not isinstance(source, (ModelSpec, str, Path, dict)) and not overrides:

@@ -58,6 +58,17 @@ class SegmentationModel(nn.Module):
         channels = self.encoder.in_channels
         if x.shape[1] != channels:
             raise ValueError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
+        # Some decoders need a minimum size of the deepest feature map (PAN's pyramid pooling: 8x8).
+        min_deepest = int(getattr(self.decoder, "min_deepest_size", 0))
+        if min_deepest:
+            deepest_stride = int(self.encoder.output_stride)
+            need = min_deepest * deepest_stride
+            h, w = int(x.shape[-2]), int(x.shape[-1])
+            if h < need or w < need:
+                raise ValueError(
+                    f"a {self.spec.architecture} model needs inputs of at least {need}x{need} (its deepest feature "
+                    f"map, at stride {deepest_stride}, must be at least {min_deepest}x{min_deepest}); got {h}x{w}"
+                )
         if not self.requires_divisible_input:
             return
         # Some decoders need more than the encoder's stride (DPT: patch size and fusion depth).

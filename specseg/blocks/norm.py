@@ -60,8 +60,11 @@ def make_norm(norm: Norm, channels: int) -> nn.Module:
     try:
         from inplace_abn import InPlaceABN  # type: ignore[import-not-found]
     except ImportError:
-        raise RuntimeError(
-            "norm 'inplace' needs the inplace_abn package: pip install inplace_abn --no-build-isolation"
+        from specseg.errors import SpecError, SpecIssue
+
+        # A spec problem (located at decoder.norm by the builder), not a crash: only decoders take a norm.
+        raise SpecError(
+            [SpecIssue("norm 'inplace' needs the inplace_abn package: pip install inplace_abn --no-build-isolation", ("decoder", "norm"))]
         ) from None
     return InPlaceABN(
         channels,

@@ -58,18 +58,36 @@ def parse_input_shape(text: str) -> tuple[int, int, int, int]:
 
 
 def build(args: argparse.Namespace) -> int:
-    """``specseg build SPEC``: build, run one forward pass on zeros, summarise."""
+    """``specseg build SPEC``: build, run one forward pass on zeros, summarise.
+
+    ``-o OUT`` also writes the model (format from OUT's suffix), ``--dry-run``
+    summarises on the meta device instead, ``--max-memory`` sets the guard.
+    """
     from specseg.cli.main import UsageError
 
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
+    max_memory = _max_memory(getattr(args, "max_memory", None))
+    output = getattr(args, "output", None)
+    out_paths = [Path(o) for o in ([output] if isinstance(output, str) else output or [])]
+    if getattr(args, "dry_run", False):
+        if out_paths:
+            raise UsageError("--dry-run builds nothing to write; drop -o/--output, or drop --dry-run")
+        return _dry_run(args, shape)
+    _check_outputs(out_paths, getattr(args, "force", False))
 
     import torch
 
-    from specseg.builder import build as build_model
     from specseg.builder import describe_loss
 
-    model = build_model(Path(args.spec), args.overrides)
+    from specseg.builder import build_from_spec, resolve
+    from specseg.dryrun import check_memory
+
+    # The guard of specseg.build, plus the forward passes this command runs (test pass, trace).
+    resolved_spec, doc, base = resolve(Path(args.spec), args.overrides)
+    check_memory(resolved_spec, doc, base, max_memory, forward_shapes=_forward_shapes(resolved_spec, shape, out_paths))
+    model = build_from_spec(resolved_spec, doc, base)
     spec = model.spec
+    example_shape = shape  # the export's example input: --input-shape, else the exporter's default
     if shape is None:
         shape = (1, spec.encoder.in_channels, 256, 256)
     model.eval()
@@ -92,6 +110,11 @@ def build(args: argparse.Namespace) -> int:
         "outputs": outputs,
         "loss": describe_loss(spec),
     }
+    if out_paths:
+        from specseg.export import export_models
+
+        written = export_models(model, out_paths, input_shape=example_shape, force=getattr(args, "force", False))
+        summary["written"] = [w.to_dict() for w in written]
     if args.json:
         _emit_json(summary)
     else:
@@ -107,6 +130,135 @@ def build(args: argparse.Namespace) -> int:
                 f"{t['weight']:g} * {t['name']}" + (f" ({t['mode']})" if t["mode"] else "") for t in summary["loss"]
             )
             print(f"loss:         {terms}")
+        for written_output in summary.get("written", []):
+            _print_written(written_output)
+    return 0
+
+
+def _forward_shapes(spec: Any, shape: tuple[int, int, int, int] | None, outputs: list[Path]) -> list[tuple[int, ...]]:
+    """Inputs ``specseg build`` runs for real: the test pass, and for TorchScript the trace and its check."""
+    n, c, h, w = shape or (1, spec.encoder.in_channels, 256, 256)
+    shapes: list[tuple[int, ...]] = [(n, c, h, w)]
+    if any(p.suffix.lower() == ".pt" for p in outputs):
+        # Without --input-shape the example is at most 512x512 (16 x the largest output stride).
+        eh, ew = (h, w) if shape else (512, 512)
+        shapes.append((max(n, 2) + 1, c, eh + 32, ew + 64))
+    return shapes
+
+
+def _max_memory(text: str | None) -> str | None:
+    """Check ``--max-memory`` early (a usage error), returning it for :func:`specseg.build`."""
+    if text is None:
+        return None
+    from specseg.cli.main import UsageError
+    from specseg.dryrun import parse_size
+
+    try:
+        parse_size(text)
+    except ValueError as exc:
+        raise UsageError(f"--max-memory: {exc}") from None
+    return text
+
+
+def _check_outputs(paths: list[Path], force: bool) -> None:
+    """Refuse unknown suffixes, repeated or existing files before spending time on the build."""
+    from specseg.cli.main import UsageError
+    from specseg.export import format_for
+
+    if len({p.resolve() for p in paths}) != len(paths):
+        raise UsageError("-o names the same file twice")
+    for path in paths:
+        try:
+            format_for(path)
+        except ValueError as exc:
+            raise UsageError(f"-o {path}: {exc}") from None
+        if path.is_dir():
+            raise UsageError(f"-o {path}: is a directory; give a file name such as {path / 'model.safetensors'}")
+        if not force and path.exists():
+            raise FileExistsError(f"{path} exists; use --force to overwrite it")
+
+
+def _print_written(output: dict[str, Any]) -> None:
+    dynamic = output["dynamic"]
+    detail = ""
+    if dynamic:
+        free = [d for d, ok in dynamic.items() if ok]
+        detail = f"; dynamic {', '.join(free)}" if free else "; fixed input shape"
+        detail += f"; example input {tuple(output['input_shape'])}"
+    print(f"wrote:        {', '.join(output['files'])} ({output['format']}{detail})")
+    for note in output["notes"]:
+        print(f"note:         {note}")
+
+
+def _dry_run(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) -> int:
+    """``specseg build SPEC --dry-run``: the summary of a meta-device build."""
+    from specseg.builder import resolve
+    from specseg.cli.main import UsageError
+    from specseg.dryrun import dry_run, format_bytes
+
+    spec, doc, base = resolve(Path(args.spec), args.overrides)
+    try:
+        summary = {"spec": args.spec, **dry_run(spec, doc, base, shape)}
+    except ValueError as exc:
+        shown = ",".join(map(str, shape or (1, spec.encoder.in_channels, 256, 256)))
+        raise UsageError(f"--input-shape {shown}: {exc}") from None
+    if args.json:
+        _emit_json(summary)
+        return 0
+    params, memory, flops = summary["parameters"], summary["memory"], summary["flops"]
+    print(f"spec:         {args.spec}" + (f" ({spec.name})" if spec.name else ""))
+    print(f"architecture: {summary['architecture']}")
+    print(f"encoder:      {summary['encoder']} (depth {spec.encoder.depth})")
+    print(f"parameters:   {params['total']:,} total, {params['trainable']:,} trainable")
+    for part in ("encoder", "decoder", "segmentation_head", "classification_head"):
+        value = params.get(part)
+        print(f"  {part + ':':<22}{'-' if value is None else f'{value:,}'}")
+    print(
+        f"memory:       {format_bytes(memory['total_bytes'])} when built "
+        f"(parameters {format_bytes(memory['parameters_bytes'])}, buffers {format_bytes(memory['buffers_bytes'])})"
+    )
+    print(f"input:        {tuple(summary['input_shape'])}")
+    for key, value in summary["outputs"].items():
+        print(f"{key + ':':<13} {tuple(value)}")
+    parts = ", ".join(f"{k} {_flops(v)}" for k, v in flops.items() if k != "total" and v is not None)
+    print(f"flops:        {_flops(flops['total'])} ({parts})")
+    print("dry run:      built on the meta device; no parameter memory allocated, nothing downloaded")
+    return 0
+
+
+def _flops(n: int) -> str:
+    for unit, scale in (("PFLOPs", 1e15), ("TFLOPs", 1e12), ("GFLOPs", 1e9), ("MFLOPs", 1e6)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n} FLOPs"
+
+
+def inspect_artifact(args: argparse.Namespace) -> int:
+    """``specseg inspect PATH``: the spec, hash and versions in an artifact; exit 1 if its hash does not match."""
+    from specseg.artifacts import read_artifact_info
+
+    info = read_artifact_info(Path(args.path))
+    data = info.to_dict()
+    if args.json:
+        _emit_json(data)
+    else:
+        encoder = data["encoder"]
+        source = encoder["source"] + (f" {encoder['version']}" if encoder["version"] else "")
+        versions = ", ".join(f"{k} {v}" for k, v in data["versions"].items() if v)
+        print(f"file:         {data['file']}")
+        print(f"spec hash:    {data['spec_hash']}" + ("" if data["hash_matches"] else "  (DOES NOT MATCH the embedded spec)"))
+        if data["name"]:
+            print(f"name:         {data['name']}")
+        print(f"architecture: {data['architecture']}")
+        print(f"encoder:      {encoder['name']} (from {source})")
+        print(f"written with: {versions}")
+        print(f"tensors:      {data['tensors']['count']} ({data['tensors']['bytes']:,} bytes)")
+        print("spec:")
+        for line in json.dumps(data["spec"], indent=2, sort_keys=True).splitlines():
+            print(f"  {line}")
+    if not data["hash_matches"]:
+        print(f"{args.path}: the embedded spec does not match its hash; the file's metadata was altered", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -145,6 +297,8 @@ def _write_output(path: Path, data: bytes, force: bool) -> None:
     """Write a command's output file atomically, refusing to overwrite without ``--force``."""
     from specseg.fileio import write_bytes_atomic
 
+    if path.is_dir():
+        raise FileExistsError(f"{path} is a directory; give a file name")
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; use --force to overwrite it")
     write_bytes_atomic(path, data)
@@ -190,13 +344,26 @@ def schema(args: argparse.Namespace) -> int:
 
     text = schema_text()
     if args.output:
-        from specseg.fileio import write_text_atomic
-
-        # The schema file is a generated artifact meant to be refreshed in place.
-        write_text_atomic(Path(args.output), text)
+        path = Path(args.output)
+        # The schema file is a generated artifact meant to be refreshed in place; any other file is the user's.
+        force = getattr(args, "force", False) or _is_specseg_schema(path)
+        _write_output(path, text.encode("utf-8"), force)
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _is_specseg_schema(path: Path) -> bool:
+    """Whether ``path`` is a JSON Schema written by ``specseg schema`` (any version), safe to refresh."""
+    from specseg.schema import SCHEMA_ID
+
+    try:
+        if not path.is_file() or path.stat().st_size > 16 << 20:
+            return False
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("$id") == SCHEMA_ID
 
 
 def import_smp(args: argparse.Namespace) -> int:
@@ -225,11 +392,12 @@ def list_things(args: argparse.Namespace) -> int:
             }
             for arch, section in SECTIONS.items()
         ]
+    elif args.what == "plugins":
+        return _list_plugins(args)
     else:
-        from specseg.encoders.registry import registry
+        from specseg.encoders.catalog import encoder_rows
 
-        rows = [{"name": e.name, "source": e.source, "weights": sorted(e.pretrained_settings)} for e in registry]
-        rows.append({"name": "tu-<timm model>", "source": "timm", "weights": ["imagenet", "<timm tag>"]})
+        rows = encoder_rows(args.filter)
     if args.filter:
         rows = [r for r in rows if fnmatch.fnmatch(r["name"], args.filter)]
     if args.json:
@@ -239,3 +407,57 @@ def list_things(args: argparse.Namespace) -> int:
         extra = f"  ({r['smp_class']}) {r['description']}" if args.what == "architectures" else f"  [{r['source']}]"
         print(f"{r['name']}{extra}")
     return 0
+
+
+def _list_plugins(args: argparse.Namespace) -> int:
+    """``specseg list plugins``: installed encoder plugins, each imported to check it loads."""
+    from specseg.encoders.plugins import plugin_rows
+
+    rows, warnings = plugin_rows(load=True)
+    if args.filter:
+        rows = [r for r in rows if fnmatch.fnmatch(r["name"], args.filter)]
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        _emit_json(rows)
+        return 0
+    for r in rows:
+        version = f" {r['version']}" if r["version"] else ""
+        status = r["status"] if r["status"] != "error" else "error (see warning above)"
+        print(f"{r['name']}  [{r['distribution']}{version}]  {r['entry_point']}  {status}")
+    if not rows:
+        print("no encoder plugins installed (entry-point group specseg.encoders)")
+    return 0
+
+
+def check_encoder(args: argparse.Namespace) -> int:
+    """``specseg check-encoder NAME``: exit 0 when the encoder keeps the contract, 1 otherwise."""
+    from specseg.cli.main import UsageError
+    from specseg.encoders.registry import registry
+    from specseg.errors import SpecIssue
+
+    params: Any = {}
+    if args.params:
+        try:
+            params = json.loads(args.params)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--params is not valid JSON: {exc}") from None
+        if not isinstance(params, dict):
+            raise UsageError("--params must be a JSON object")
+    problem = registry.problem(args.name)
+    if problem is None and not registry.is_valid_name(args.name):
+        problem = f"unknown encoder {args.name!r}; see `specseg list encoders`"
+    if problem is not None:
+        raise SpecError([SpecIssue(problem, ("encoder", "name"))])
+
+    from specseg.testing import check_encoder as run_checks
+
+    violations = run_checks(args.name, **params)
+    if args.json:
+        _emit_json({"name": args.name, "ok": not violations, "violations": violations})
+    elif violations:
+        for v in violations:
+            print(v, file=sys.stderr)
+    else:
+        print(f"{args.name}: ok")
+    return 0 if not violations else 1

@@ -13,7 +13,9 @@ import traceback
 from typing import Callable, Sequence
 
 from specseg._version import __version__
+from specseg.artifacts import ArtifactError
 from specseg.errors import SpecError
+from specseg.export import ExportError
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -33,7 +35,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Validate segmentation model specs and build them into PyTorch models.",
     )
     parser.add_argument("--version", action="version", version=f"specseg {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors and of plugins that fail to import")
+    parser.add_argument(
+        "--no-plugins",
+        action="store_true",
+        help="do not load installed encoder plugins (the same as SPECSEG_DISABLE_PLUGINS=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -76,12 +83,41 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="validate, build, run one forward pass and summarise the model")
     p.add_argument("spec", metavar="SPEC", help="spec file (.yaml, .yml, .json)")
     add_set(p)
-    p.add_argument("--input-shape", metavar="N,C,H,W", help="input shape of the test forward pass (default 1,in_channels,256,256)")
+    p.add_argument(
+        "--input-shape",
+        metavar="N,C,H,W",
+        help="input shape of the test forward pass and of --dry-run (default 1,in_channels,256,256), and the example input of -o exports",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        action="append",
+        help="also write the model, in the format OUT's suffix names: .safetensors (artifact: weights + spec), "
+        ".onnx, .pt2 (torch.export) or .pt (TorchScript); repeat for several formats from one build",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build on the meta device only: parameter counts, memory, output shapes and FLOPs, with no memory allocated and nothing downloaded",
+    )
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="refuse to build a model whose parameters and buffers exceed SIZE (e.g. 8GiB, 500MB; 'off' for no limit; default: half the available memory)",
+    )
     p.set_defaults(run=commands.build)
 
+    p = sub.add_parser("inspect", help="show the spec, hash and versions embedded in a .safetensors artifact (does not import torch)")
+    p.add_argument("path", metavar="PATH", help="artifact written by `specseg build SPEC -o FILE.safetensors`")
+    p.add_argument("--json", action="store_true", help="print everything as one JSON object")
+    p.set_defaults(run=commands.inspect_artifact)
+
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
-    p.add_argument("-o", "--output", metavar="FILE", help="write the schema to FILE instead of stdout")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the schema to FILE instead of stdout (an existing specseg schema is refreshed)")
+    p.add_argument("--force", action="store_true", help="overwrite FILE even if it is not a specseg schema")
     p.set_defaults(run=commands.schema)
 
     p = sub.add_parser("import-smp", help="convert an SMP save_pretrained folder into spec.yaml + weights")
@@ -90,12 +126,41 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite existing files in OUTDIR")
     p.set_defaults(run=commands.import_smp)
 
-    p = sub.add_parser("list", help="list encoders or architectures")
-    p.add_argument("what", choices=["encoders", "architectures"], help="what to list")
+    p = sub.add_parser("list", help="list encoders, architectures or installed encoder plugins")
+    p.add_argument("what", choices=["encoders", "architectures", "plugins"], help="what to list")
     p.add_argument("--json", action="store_true", help="print a JSON array")
     p.add_argument("--filter", metavar="GLOB", help="only names matching GLOB (e.g. 'resnet*')")
     p.set_defaults(run=commands.list_things)
+
+    p = sub.add_parser("check-encoder", help="check that an encoder keeps the encoder contract (builds it with random weights)")
+    p.add_argument("name", metavar="NAME", help="encoder name (registered, plugin, or tu-<timm model>)")
+    p.add_argument("--params", metavar="JSON", help="encoder.params as a JSON object")
+    p.add_argument("--json", action="store_true", help="print {name, ok, violations} as one JSON object")
+    p.set_defaults(run=commands.check_encoder)
     return parser
+
+
+def _show_debug_log() -> None:
+    """``--debug``: print specseg's debug records (e.g. a plugin's import traceback) on stderr."""
+    import logging
+
+    log = logging.getLogger("specseg")
+    if not any(getattr(h, "_specseg_debug", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._specseg_debug = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+
+
+def _disable_plugins() -> None:
+    """``--no-plugins``: turn entry-point discovery off for this process, before anything uses the registry."""
+    import os
+
+    os.environ["SPECSEG_DISABLE_PLUGINS"] = "1"
+    loaded = sys.modules.get("specseg.encoders.registry")
+    if loaded is not None:  # already used in this process (main called in-process): forget its plugins
+        loaded.registry.rediscover()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
+    if args.debug:
+        _show_debug_log()
+    if args.no_plugins:
+        _disable_plugins()
     try:
         return run(args)
     except SpecError as exc:
@@ -112,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, FileExistsError) as exc:
         print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except (ArtifactError, ExportError) as exc:
+        print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -18,6 +18,7 @@ _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _STRING = re.compile(r'"(?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"')
 _MAX_INT_DIGITS = 4000
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _Reader:
@@ -45,8 +46,13 @@ class _Reader:
         match = _STRING.match(self.text, self.pos)
         if match is None:
             raise self.fail("invalid string (unterminated, bad escape or control character)")
+        value = json.loads(match.group(0))
+        surrogate = _SURROGATE.search(value)
+        if surrogate is not None:
+            # "\ud800" alone is valid JSON syntax but not a character: it cannot be validated or written as UTF-8.
+            raise self.fail(f"string holds a lone surrogate \\u{ord(surrogate.group(0)):04x}, which is not a Unicode character")
         self.pos = match.end()
-        return json.loads(match.group(0))
+        return value
 
     def scalar(self) -> ScalarNode:
         start = self.pos

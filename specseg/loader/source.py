@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -27,9 +28,13 @@ def read_spec_file(path: str | os.PathLike[str]) -> str:
     if p.suffix.lower() not in SPEC_SUFFIXES:
         raise _fail(f"unsupported spec file type '{p.suffix}'; use .yaml, .yml or .json", file)
     try:
-        if p.is_dir():
+        st = p.stat()
+        if stat.S_ISDIR(st.st_mode):
             raise _fail("is a directory, not a spec file", file)
-        size = p.stat().st_size
+        if not stat.S_ISREG(st.st_mode):
+            # A FIFO or a device would block or never end: only regular files are specs.
+            raise _fail("is not a regular file (a pipe, socket or device); a spec must be a file", file)
+        size = st.st_size
         if size > MAX_FILE_BYTES:
             raise _fail(f"file is {size} bytes; a spec file may be at most {MAX_FILE_BYTES} bytes", file)
         with open(p, "rb") as handle:

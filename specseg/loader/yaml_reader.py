@@ -15,7 +15,11 @@ constructs objects) and compose the tree ourselves:
 * duplicate keys are errors, including keys brought in by merge keys ``<<``
   from two sources; an explicit key overrides a merged one (YAML merge
   semantics, the point of ``<<``);
-* depth is limited while parsing and aliases are expanded under a budget.
+* depth is limited while parsing and aliases are expanded under a budget:
+  composing counts the nodes the document expands to (an alias counts as
+  the whole subtree it stands for, a merge key as the keys it brings) and
+  the nesting depth an alias creates, so alias and merge-key bombs stop
+  after at most :data:`MAX_NODES` nodes, before any expansion happens.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 import yaml
 
 from specseg.errors import Location, SpecError, SpecIssue
-from specseg.loader.document import MAX_DEPTH, MapNode, Node, ScalarNode, SeqNode
+from specseg.loader.document import MAX_DEPTH, MAX_NODES, MapNode, Node, ScalarNode, SeqNode
 
 _CORE = "tag:yaml.org,2002:"
 _ALLOWED_TAGS = {f"{_CORE}{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq")}
@@ -42,8 +46,13 @@ _HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?\Z")
 _INF = re.compile(r"[-+]?\.(inf|Inf|INF)\Z")
 _NAN = re.compile(r"\.(nan|NaN|NAN)\Z")
+#: Escapes such as "\ud800" can produce lone surrogates: not characters, refused.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 #: Python refuses int() on more digits than this by default; say so clearly.
 _MAX_INT_DIGITS = 4000
+#: The same bound for hexadecimal and octal integers (which int() converts without a limit,
+#: but which could not be printed back in decimal): |value| < 10**4000.
+_MAX_INT_VALUE = 10**_MAX_INT_DIGITS
 
 
 class _ComposeError(Exception):
@@ -75,6 +84,16 @@ def _parse_int(text: str, location: Location) -> int:
     return int(text)
 
 
+def _parse_based_int(text: str, base: int, location: Location) -> int:
+    """A ``0o``/``0x`` integer, refused when its decimal form would exceed :data:`_MAX_INT_DIGITS` digits."""
+    if len(text) - 2 > 4 * _MAX_INT_DIGITS:
+        raise _ComposeError(f"integer with {len(text) - 2} digits is too large", location)
+    value = int(text[2:], base)
+    if value >= _MAX_INT_VALUE:
+        raise _ComposeError(f"integer with {len(text) - 2} digits is too large", location)
+    return value
+
+
 def _resolve_plain(text: str, location: Location) -> Any:
     """YAML 1.2 core-schema resolution of a plain (unquoted) scalar."""
     if text in _NULL:
@@ -86,9 +105,9 @@ def _resolve_plain(text: str, location: Location) -> Any:
     if _INT.match(text):
         return _parse_int(text, location)
     if _OCT.match(text):
-        return int(text[2:], 8)
+        return _parse_based_int(text, 8, location)
     if _HEX.match(text):
-        return int(text[2:], 16)
+        return _parse_based_int(text, 16, location)
     if _FLOAT.match(text):
         return float(text)
     if _INF.match(text):
@@ -130,6 +149,10 @@ class _Frame:
     pending_key: tuple[str, Location] | None = None
     seen: dict[str, Location] = field(default_factory=dict)
     merges: list[tuple[Node, Location]] = field(default_factory=list)
+    #: Nodes counted before this one opened (its expanded size is the difference at its end).
+    start_count: int = 0
+    #: Levels of nesting in this node once aliases are expanded (1 = only scalars inside).
+    height: int = 1
 
 
 def _apply_merges(frame: _Frame) -> None:
@@ -161,7 +184,10 @@ def _apply_merges(frame: _Frame) -> None:
 def compose_yaml(text: str, file: str) -> Node:
     """Parse YAML text into a node tree, or raise :class:`SpecError` with a location."""
     anchors: dict[str, Node] = {}
+    #: anchor -> (expanded node count, expanded height) of the node it names
+    anchor_sizes: dict[str, tuple[int, int]] = {}
     open_anchors: set[str] = set()
+    count = 0  # nodes the document expands to so far
     stack: list[_Frame] = []
     root: Node | None = None
     documents = 0
@@ -177,7 +203,7 @@ def compose_yaml(text: str, file: str) -> Node:
             return
         if frame.pending_key is None:
             # A mapping key that is itself a mapping, list or alias.
-            raise _ComposeError("mapping keys must be plain strings", location)
+            raise _ComposeError("mapping keys must be plain strings", location, frame.path)
         key, key_loc = frame.pending_key
         frame.pending_key = None
         if key == "<<":
@@ -202,9 +228,30 @@ def compose_yaml(text: str, file: str) -> Node:
             return frame.path + (len(frame.node.items),)
         return frame.path + ((frame.pending_key[0],) if frame.pending_key else ())
 
-    def register_anchor(anchor: str | None, node: Node) -> None:
+    def register_anchor(anchor: str | None, node: Node, size: int = 1, height: int = 0) -> None:
         if anchor is not None:
             anchors[anchor] = node
+            anchor_sizes[anchor] = (size, height)
+
+    def charge(nodes: int, height: int, location: Location) -> None:
+        """Count ``nodes`` more expanded nodes of nesting ``height`` attached at the current level."""
+        nonlocal count
+        count += nodes
+        if count > MAX_NODES:
+            raise _ComposeError(
+                f"document expands to more than {MAX_NODES} nodes "
+                "(YAML aliases multiply content); refusing to load it",
+                location,
+                child_path(),
+            )
+        if len(stack) + height > MAX_DEPTH:
+            raise _ComposeError(
+                f"nesting deeper than {MAX_DEPTH} levels once aliases are expanded; a spec never needs that",
+                location,
+                child_path(),
+            )
+        if stack and height:
+            stack[-1].height = max(stack[-1].height, height + 1)
 
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -220,16 +267,24 @@ def compose_yaml(text: str, file: str) -> Node:
                 continue
             location = _loc(event.start_mark, file)
             if isinstance(event, yaml.ScalarEvent):
+                surrogate = _SURROGATE.search(event.value)
+                if surrogate is not None:
+                    raise _ComposeError(
+                        f"string holds a lone surrogate \\u{ord(surrogate.group(0)):04x}, which is not a Unicode character",
+                        location,
+                        child_path(),
+                    )
                 frame = stack[-1] if stack else None
                 if isinstance(frame, _Frame) and isinstance(frame.node, MapNode) and frame.pending_key is None:
                     if event.tag not in (None, "!", f"{_CORE}str"):
-                        raise _ComposeError("mapping keys must be plain strings", location)
+                        raise _ComposeError("mapping keys must be plain strings", location, frame.path)
                     frame.pending_key = (event.value, location)
                     continue
                 try:
                     node = ScalarNode(location, _resolve_scalar(event, location))
                 except _ComposeError as exc:
                     raise _ComposeError(str(exc), location, child_path()) from None
+                charge(1, 0, location)
                 register_anchor(event.anchor, node)
                 attach(node, location)
             elif isinstance(event, yaml.AliasEvent):
@@ -241,6 +296,9 @@ def compose_yaml(text: str, file: str) -> Node:
                     )
                 if event.anchor not in anchors:
                     raise _ComposeError(f"unknown alias *{event.anchor}", location, child_path())
+                if stack and isinstance(stack[-1].node, MapNode) and stack[-1].pending_key is None:
+                    raise _ComposeError("mapping keys must be plain strings", location, stack[-1].path)
+                charge(*anchor_sizes[event.anchor], location)
                 attach(anchors[event.anchor], location)
             elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 is_map = isinstance(event, yaml.MappingStartEvent)
@@ -260,17 +318,20 @@ def compose_yaml(text: str, file: str) -> Node:
                     )
                 node = MapNode(location) if is_map else SeqNode(location)
                 path = child_path()
+                charge(1, 1, location)
                 attach(node, location)
                 if event.anchor is not None:
                     open_anchors.add(event.anchor)
-                stack.append(_Frame(node, event.anchor, path))
+                stack.append(_Frame(node, event.anchor, path, start_count=count - 1))
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 frame = stack.pop()
                 if frame.merges:
                     _apply_merges(frame)
+                if stack:
+                    stack[-1].height = max(stack[-1].height, frame.height + 1)
                 if frame.anchor is not None:
                     open_anchors.discard(frame.anchor)
-                    register_anchor(frame.anchor, frame.node)
+                    register_anchor(frame.anchor, frame.node, count - frame.start_count, frame.height)
     except _ComposeError as exc:
         raise SpecError([exc.issue]) from None
     except yaml.MarkedYAMLError as exc:

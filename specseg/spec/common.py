@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from specseg.spec.base import SpecModel
+
+
+def _integer_only(value: Any) -> Any:
+    """Refuse booleans and floats where a Literal of integers is expected.
+
+    Pydantic checks ``Literal[1, 3]`` by equality, even in strict mode, so
+    ``true`` (== 1) and ``3.0`` (== 3) would pass and be silently read as 1 and 3.
+    """
+    if isinstance(value, (bool, float)):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+#: ``Literal`` choices of integers that refuse ``true`` and ``5.0`` like every other integer field.
+FormatVersion = Annotated[Literal[1], BeforeValidator(_integer_only)]
+OutputStride = Annotated[Literal[8, 16, 32], BeforeValidator(_integer_only)]
+KernelSize = Annotated[Literal[1, 3, 5, 7], BeforeValidator(_integer_only)]
 
 #: Activations a head may apply to its output, as in SMP.
 Activation = Literal[

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, JsonValue, ValidationInfo, field_validator
 
 from specseg.spec.base import SpecModel
+from specseg.spec.common import OutputStride
 
 #: A weights name: ``imagenet``, SMP's names (``ssl``, ``imagenet+5k``) or a timm pretrained tag (``a1_in1k``).
 WEIGHTS_NAME = re.compile(r"[A-Za-z0-9_.+\-]{1,200}\Z")
@@ -72,7 +73,7 @@ class EncoderSpec(SpecModel):
     )
     depth: int = Field(5, ge=1, le=5, description="Number of downsampling stages used, 1..5. Default depends on the architecture (5 for most; PSPNet 3, DPT 4).")
     in_channels: int = Field(3, ge=1, le=4096, description="Channels of the input image.")
-    output_stride: Literal[8, 16, 32] = Field(32, description="Total stride of the deepest feature map: 32, or 16/8 by dilating the last stages. Default depends on the architecture.")
+    output_stride: OutputStride = Field(32, description="Total stride of the deepest feature map: 32, or 16/8 by dilating the last stages. Default depends on the architecture.")
     output_indices: list[Annotated[int, Field(ge=-64, le=64)]] | None = Field(None, min_length=1, max_length=5, description="ViT encoders only (DPT): indices of the transformer blocks whose outputs feed the decoder; null for the architecture's default.")
     params: dict[str, JsonValue] = Field(default_factory=dict, description="Extra keyword arguments for the encoder.")
 
@@ -121,7 +122,15 @@ class EncoderSpec(SpecModel):
         try:
             model = registry.params_model(name)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's params module that fails to import
-            raise ValueError(f"cannot check the params of encoder {name!r}: its params model failed to import: {type(exc).__name__}: {exc}") from None
+            declared = getattr(registry.peek(name), "params_model", None)
+            origin = ""
+            if hasattr(declared, "group") and hasattr(declared, "value"):  # an entry point: name the plugin
+                from specseg.encoders.plugins import describe
+
+                origin = f" (plugin {describe(declared)})"
+            raise ValueError(
+                f"cannot check the params of encoder {name!r}{origin}: its params model failed to import: {type(exc).__name__}: {exc}"
+            ) from None
         if model is not None:
             model.model_validate(value)
         return value

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from specseg.spec.base import SpecModel
-from specseg.spec.common import Activation
+from specseg.spec.common import Activation, KernelSize
 
 
 class HeadSpec(SpecModel):
@@ -16,7 +16,7 @@ class HeadSpec(SpecModel):
     classes: int = Field(1, ge=1, le=100_000, description="Output channels of the mask (number of classes).")
     activation: Activation | None = Field(None, description="Activation applied to the mask; null returns logits.")
     upsampling: int = Field(1, ge=1, le=64, description="Bilinear upsampling factor after the head convolution. Default depends on the architecture.")
-    kernel_size: Literal[1, 3, 5, 7] = Field(3, description="Kernel size of the head convolution. Default depends on the architecture.")
+    kernel_size: KernelSize = Field(3, description="Kernel size of the head convolution. Default depends on the architecture.")
 
 
 class AuxParams(SpecModel):

@@ -168,6 +168,7 @@ class LovaszLossSpec(_LossTerm):
     from_logits: bool = Field(
         True,
         description="Must be true: the Lovasz loss always takes raw logits (SMP ignores a false value).",
+        json_schema_extra={"const": True},  # the rule below, for editors and the JSON Schema
     )
 
     @model_validator(mode="after")

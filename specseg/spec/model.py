@@ -8,6 +8,7 @@ from pydantic import Field, JsonValue, model_validator
 from pydantic_core import PydanticCustomError
 
 from specseg.spec.base import SpecModel
+from specseg.spec.common import FormatVersion
 from specseg.spec.decoders import SECTIONS, AnyDecoderSpec
 from specseg.spec.decoders.base import CrossIssue
 from specseg.spec.encoder import EncoderSpec, WeightsFile
@@ -21,7 +22,7 @@ SUPPORTED_VERSIONS = (1,)
 class ModelSpec(SpecModel):
     """A segmentation model: encoder, decoder, segmentation head, optional classification head."""
 
-    specseg: Literal[1] = Field(description="Spec format version. This release reads version 1.")
+    specseg: FormatVersion = Field(description="Spec format version. This release reads version 1.")
     name: str | None = Field(None, max_length=200, description="A name for the model.")
     description: str | None = Field(None, max_length=10_000, description="Free text describing the model.")
     metadata: dict[str, JsonValue] = Field(default_factory=dict, description="Free-form mapping carried along with the spec and ignored by the builder.")
@@ -52,7 +53,9 @@ class ModelSpec(SpecModel):
         decoder = data.get("decoder")
         if not isinstance(decoder, dict):
             return data
-        section = SECTIONS.get(decoder.get("architecture"))  # type: ignore[arg-type]
+        architecture = decoder.get("architecture")
+        # Only a string can name a section ([unet] or {a: 1} is unhashable): leave the rest to field validation.
+        section = SECTIONS.get(architecture) if isinstance(architecture, str) else None
         if section is None:
             return data
         data = dict(data)

@@ -104,13 +104,28 @@ def _unknown_key_message(data: Any, path: SpecPath) -> str:
     return message
 
 
+#: Values quoted in messages are cut to this many characters (a spec may hold megabyte strings).
+_MAX_QUOTED = 80
+
+
+def _quoted(value: Any) -> str:
+    """``repr(value)``, shortened so that one error stays one readable line."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**_MAX_QUOTED:
+        digits = len(str(abs(value)))
+        return f"{str(value)[:20]}... ({digits} digits)"
+    text = repr(value)
+    if len(text) <= _MAX_QUOTED:
+        return text
+    return f"{text[: _MAX_QUOTED - 20]}... ({len(value) if isinstance(value, str) else len(text)} characters)"
+
+
 def _describe_input(value: Any) -> str:
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {_quoted(value)}"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
+        return f"the number {_quoted(value)}"
     if value is None:
         return "null"
     if isinstance(value, list):
@@ -137,7 +152,7 @@ def _message(error: dict[str, Any], data: Any, path: SpecPath) -> str:
         tags = ctx.get("expected_tags", "")
         got = ctx.get("tag")
         hint = did_you_mean(str(got), [t.strip(" '") for t in str(tags).split(",")])
-        return f"unknown value {got!r}{hint}; expected one of {tags}"
+        return f"unknown value {_quoted(got)}{hint}; expected one of {tags}"
     if kind == "union_tag_not_found":
         return f"missing required key '{path[-1]}'"
     if kind == "literal_error":
