@@ -9,8 +9,48 @@ from torch import nn
 from torch.nn import functional as F
 
 
+class AtrousConv2d(nn.Conv2d):
+    """A stride-1, zero-padded ("same") dilated ``nn.Conv2d`` that skips taps reading only padding.
+
+    An off-centre tap of a kernel dilated by ``d`` reads ``d`` (or more)
+    pixels away from the output pixel; when that is at least the feature
+    map's height (width), the tap reads zero padding for *every* output
+    pixel and contributes exact zeros. DeepLab's large rates get there on
+    small maps (rate 36 on the 32x32 map of a 256x256 input at output stride
+    8): the forward pass then convolves with the kernel's central rows and
+    columns only (a 1x1 kernel when no off-centre tap is left), which is the
+    same sum without the zero terms, at a fraction of the cost. Parameters
+    and state dict are those of ``nn.Conv2d``. Under ``torch.jit`` tracing or
+    scripting, ``torch.compile`` and ``torch.export`` the full kernel runs,
+    so that captured graphs hold no size-dependent branch and stay valid for
+    every input size.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kh, kw = self.kernel_size
+        dh, dw = self.dilation
+        if (
+            torch.jit.is_scripting()
+            or torch.jit.is_tracing()
+            or torch.compiler.is_compiling()
+            or self.padding_mode != "zeros"
+            or self.stride != (1, 1)
+            or kh % 2 == 0
+            or kw % 2 == 0
+            or self.padding != (dh * (kh // 2), dw * (kw // 2))
+        ):
+            return super().forward(x)
+        # Off-centre taps kept per side: those less than the map's size away from the centre.
+        rh = min(kh // 2, (x.shape[-2] - 1) // dh)
+        rw = min(kw // 2, (x.shape[-1] - 1) // dw)
+        if rh == kh // 2 and rw == kw // 2:
+            return super().forward(x)
+        weight = self.weight[:, :, kh // 2 - rh : kh // 2 + rh + 1, kw // 2 - rw : kw // 2 + rw + 1]
+        return F.conv2d(x, weight, self.bias, 1, (rh * dh, rw * dw), (dh, dw), self.groups)
+
+
 class SeparableConv2d(nn.Sequential):
-    """Depthwise ``Conv2d`` (no bias) then pointwise 1x1 ``Conv2d``; keys ``0`` and ``1``."""
+    """Depthwise ``Conv2d`` (no bias, an :class:`AtrousConv2d`) then pointwise 1x1 ``Conv2d``; keys ``0`` and ``1``."""
 
     def __init__(
         self,
@@ -21,7 +61,7 @@ class SeparableConv2d(nn.Sequential):
         dilation: int = 1,
         bias: bool = True,
     ) -> None:
-        depthwise = nn.Conv2d(
+        depthwise = AtrousConv2d(
             in_channels,
             in_channels,
             kernel_size,
@@ -52,7 +92,7 @@ class ConvBNReLU(nn.Sequential):
         conv: nn.Module = (
             SeparableConv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False)
             if separable
-            else nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False)
+            else AtrousConv2d(in_channels, out_channels, kernel_size, padding=padding, dilation=dilation, bias=False)
         )
         super().__init__(conv, nn.BatchNorm2d(out_channels), nn.ReLU())
 

@@ -49,12 +49,14 @@ class UnetPlusPlusNode(nn.Module):
         self.conv2 = Conv2dNormReLU(out_channels, out_channels, 3, padding=1, norm=norm)
         self.attention2 = Attention(attention, out_channels)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """``skip`` is one tensor or a list of them, concatenated after ``x`` in that order."""
         x = F.interpolate(x, scale_factor=2.0, mode=self.interpolation)
         if self.out_channels == 0:
             return x.new_empty(x.shape[0], 0, x.shape[2], x.shape[3])
         if skip is not None:
-            x = self.attention1(torch.cat([x, skip], dim=1))
+            skips = [skip] if isinstance(skip, torch.Tensor) else list(skip)
+            x = self.attention1(torch.cat([x, *skips], dim=1))
         x = self.conv2(self.conv1(x))
         return self.attention2(x)
 
@@ -118,5 +120,6 @@ class UnetPlusPlusDecoder(nn.Module):
             for i in range(j, -1, -1):
                 x = levels[j] if i == j else nodes[(i, j - 1)]
                 skips = [nodes[(k, j)] for k in range(i + 1, j + 1)] + [levels[j + 1]]
-                nodes[(i, j)] = self.blocks[f"x_{i}_{j}"](x, torch.cat(skips, dim=1))
+                # The node concatenates the upsampled input and all skips at once (one copy, not two).
+                nodes[(i, j)] = self.blocks[f"x_{i}_{j}"](x, skips)
         return self.blocks[f"x_0_{self.depth - 1}"](nodes[(0, self.depth - 2)])
