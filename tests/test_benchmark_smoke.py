@@ -7,6 +7,7 @@ on an idle 2-core machine, mostly interpreter starts that import torch.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "compare_smp.py"
 
-pytest.importorskip("segmentation_models_pytorch")
+# Looked up, not imported: importing SMP here would only add seconds to this process.
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("segmentation_models_pytorch") is None, reason="needs SMP (the test extra)"
+)
 
 
 def test_compare_smp_quick_unet(tmp_path: Path) -> None:

@@ -9,16 +9,17 @@ Backend: ``aot_eager``. ``fullgraph=True`` makes dynamo fail on any graph
 break, whatever the backend, and ``aot_eager`` also traces the captured
 graph through AOTAutograd (functionalization, decompositions) before running
 it eagerly, so every specseg-side capture problem shows up here. Inductor
-adds C++ code generation and compilation: on the 2-core CPU this was
-measured on it took about 55 s for one U-Net alone, so twelve would take
-over 10 minutes, against about 5-10 s per architecture with ``aot_eager``
-(the whole file runs in about 1-2 minutes). The compiled output must equal
-eager within 1e-4.
+adds C++ code generation and compilation on top: on the 2-core CPU this was
+measured on, one U-Net took 25 s with inductor (cold cache, idle machine;
+55 s with the machine shared) against 2.2 s with ``aot_eager``, so twelve
+architectures would take 5 to 10 minutes instead of about 30 s for this
+whole file (under 2 minutes on a busy machine). The compiled output must
+equal eager within 1e-4.
 
 The channels_last test converts the model and the input with
 ``memory_format=torch.channels_last`` (eager) and compares with the
-contiguous run, within 1e-4: specseg's fast paths (the ResNet stem pooling,
-the ASPP's cropped atrous kernels) take different routes for the two layouts.
+contiguous run, within 1e-4: the kernels differ between the two layouts,
+and the ResNet stem's pooling shortcut runs for contiguous tensors only.
 """
 
 from __future__ import annotations
