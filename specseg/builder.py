@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -18,6 +18,9 @@ from specseg.loader.compose import compose
 from specseg.model import SegmentationModel
 from specseg.spec.model import ModelSpec
 from specseg.spec.validation import validate_document
+
+if TYPE_CHECKING:
+    from specseg.weights import BackgroundDigest
 
 
 def initialize_decoder(module: nn.Module) -> None:
@@ -108,6 +111,11 @@ def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[ModelSpec, Docu
     return validate_document(doc), doc, base
 
 
+def _locator(doc: Document | None) -> Callable[[SpecPath], Location | None]:
+    """Where a spec path sits in ``doc`` (None without a document)."""
+    return lambda path: doc.locate(path) if doc is not None else None
+
+
 def _weights_file(spec: ModelSpec, base_dir: Path | None) -> tuple[Path, str | None]:
     """The whole-model weights file of a spec, resolved against the spec's directory."""
     assert spec.weights is not None
@@ -132,6 +140,8 @@ def build_from_spec(
     base_dir: Path | None = None,
     *,
     state_dict: dict[str, torch.Tensor] | None = None,
+    meta_model: SegmentationModel | None = None,
+    digest: BackgroundDigest | None = None,
 ) -> SegmentationModel:
     """Build the model for a validated spec (``doc`` only serves error locations).
 
@@ -140,33 +150,45 @@ def build_from_spec(
     are assigned in place: loading a trained model costs one read of the file.
     ``state_dict`` given (e.g. read from an artifact) takes the same path with
     those tensors instead of the spec's ``weights`` file; a mismatch then
-    raises :class:`specseg.weights.WeightsError`.
+    raises :class:`specseg.weights.WeightsError`. ``meta_model`` (this spec
+    already built on the meta device, e.g. by the memory guard) and
+    ``digest`` (the pinned file's hash, started earlier) save doing that work twice.
     """
 
-    def locate(path: SpecPath) -> Location | None:
-        return doc.locate(path) if doc is not None else None
-
+    locate = _locator(doc)
     if spec.weights is None and state_dict is None:
         return _build(spec, locate, base_dir, load_encoder_weights=True)
 
     from specseg.weights import WeightsError, read_state_dict
 
+    if meta_model is None:
+        with torch.device("meta"):
+            meta_model = _build(spec, locate, base_dir, load_encoder_weights=False)
     if state_dict is not None:
-        return _build_and_assign(spec, locate, base_dir, state_dict, "the given weights")
+        return _assign(meta_model, spec, locate, base_dir, state_dict, "the given weights")
     path, sha256 = _weights_file(spec, base_dir)
     try:
-        return _build_and_assign(spec, locate, base_dir, read_state_dict(path, sha256), f"the weights in {path}")
+        return _assign(meta_model, spec, locate, base_dir, read_state_dict(path, sha256, digest), f"the weights in {path}")
     except WeightsError as exc:
         where = ("weights",) if isinstance(spec.weights, str) else ("weights", "path")
         raise SpecError([SpecIssue(str(exc), where, locate(where))]) from None
 
 
-def _build_and_assign(
-    spec: ModelSpec, locate: Any, base_dir: Path | None, state_dict: dict[str, torch.Tensor], what: str
+def start_digest(spec: ModelSpec, base_dir: Path | None) -> BackgroundDigest | None:
+    """Start hashing the spec's sha256-pinned weights file on a thread (None when nothing is pinned)."""
+    if spec.weights is None or isinstance(spec.weights, str) or spec.weights.sha256 is None:
+        return None
+    from specseg.weights import BackgroundDigest
+
+    path, _ = _weights_file(spec, base_dir)
+    # Only a regular file: a FIFO or device would block or never end; read_state_dict reports those.
+    return BackgroundDigest(path) if path.is_file() else None
+
+
+def _assign(
+    model: SegmentationModel, spec: ModelSpec, locate: Any, base_dir: Path | None, state_dict: dict[str, torch.Tensor], what: str
 ) -> SegmentationModel:
-    """Build on the meta device without encoder weights, then assign ``state_dict``'s tensors."""
-    with torch.device("meta"):
-        model = _build(spec, locate, base_dir, load_encoder_weights=False)
+    """Put ``state_dict``'s tensors into ``model``, built on the meta device without encoder weights."""
     if _has_non_persistent_buffers(model):
         # Buffers outside the state dict (e.g. relative position tables) must be computed for real.
         model = _build(spec, locate, base_dir, load_encoder_weights=False)
@@ -241,11 +263,37 @@ def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | 
     bytes, a size such as ``"8GiB"``, ``"off"``/``math.inf`` for no limit, or
     None for half the memory available now.
     """
+    spec, doc, base = resolve(source, overrides)
+    return guarded_build(spec, doc, base, max_memory)
+
+
+def guarded_build(
+    spec: ModelSpec,
+    doc: Document | None,
+    base_dir: Path | None,
+    max_memory: int | float | str | None = None,
+    forward_shapes: Sequence[Sequence[int]] = (),
+) -> SegmentationModel:
+    """:func:`build_from_spec` behind the memory guard (:func:`specseg.dryrun.check_memory`).
+
+    With whole-model weights, the guard's meta-device build is the one the
+    weights are assigned to, and a sha256-pinned file is hashed on a thread
+    meanwhile: loading a trained model reads and hashes the file once and
+    builds the network once.
+    """
     from specseg.dryrun import check_memory
 
-    spec, doc, base = resolve(source, overrides)
-    check_memory(spec, doc, base, max_memory)
-    return build_from_spec(spec, doc, base)
+    digest = start_digest(spec, base_dir)
+    meta_model = None
+    try:
+        if spec.weights is not None:
+            with torch.device("meta"):
+                meta_model = _build(spec, _locator(doc), base_dir, load_encoder_weights=False)
+        check_memory(spec, doc, base_dir, max_memory, forward_shapes=forward_shapes, model=meta_model)
+        return build_from_spec(spec, doc, base_dir, meta_model=meta_model, digest=digest)
+    finally:
+        if digest is not None:
+            digest.cancel()  # a no-op once the hash is done; stops the thread when the build failed first
 
 
 def build_loss(source: Any, overrides: Sequence[str] = ()) -> nn.Module:

@@ -232,13 +232,10 @@ def meta_model(spec: "ModelSpec", doc: "Document | None" = None, base_dir: Path 
     """Build ``spec`` on the meta device: no parameter memory, no random initialisation, no downloads."""
     import torch
 
-    from specseg.builder import _build
-
-    def locate(path: SpecPath) -> Any:
-        return doc.locate(path) if doc is not None else None
+    from specseg.builder import _build, _locator
 
     with torch.device("meta"):
-        return _build(spec, locate, base_dir, load_encoder_weights=False)
+        return _build(spec, _locator(doc), base_dir, load_encoder_weights=False)
 
 
 def _responsible_path(spec: "ModelSpec", part: str) -> SpecPath:
@@ -274,10 +271,12 @@ def check_memory(
     base_dir: Path | None = None,
     max_memory: int | float | str | None = None,
     forward_shapes: Sequence[Sequence[int]] = (),
+    model: "SegmentationModel | None" = None,
 ) -> Footprint | None:
     """Refuse a spec whose parameters and buffers exceed the memory limit, before anything is allocated.
 
-    Builds ``spec`` on the meta device to measure it. ``max_memory`` is as in
+    Builds ``spec`` on the meta device to measure it, or measures ``model``,
+    that build done already by the caller. ``max_memory`` is as in
     :func:`resolve_limit`. ``forward_shapes`` are inputs the caller will run
     (``specseg build``'s test pass, a TorchScript trace): the largest
     :func:`forward_bytes_estimate` among them counts too. Returns the
@@ -288,7 +287,7 @@ def check_memory(
     if math.isinf(limit):
         return None
     try:
-        model = meta_model(spec, doc, base_dir)
+        model = meta_model(spec, doc, base_dir) if model is None else model
     except SpecError:
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. a plugin encoder that cannot be built on meta

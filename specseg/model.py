@@ -12,6 +12,11 @@ if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
 
 
+def is_optimized_for_inference(model: nn.Module) -> bool:
+    """Whether :func:`specseg.inference.optimize_for_inference` was applied to ``model``."""
+    return bool(getattr(model, "_specseg_channels_last_inference", False))
+
+
 def _is_tracing() -> bool:
     if torch.jit.is_scripting() or torch.jit.is_tracing():
         return True
@@ -87,11 +92,39 @@ class SegmentationModel(nn.Module):
         """Run encoder, decoder and heads."""
         if not _is_tracing():
             self.check_input_shape(x)
+        relayout = self._relayout_input(x)
+        if relayout:
+            x = x.contiguous(memory_format=torch.channels_last)
         features = self.encoder(x)
         masks = self.segmentation_head(self.decoder(features))
         if self.classification_head is not None:
-            return masks, self.classification_head(features[-1])
-        return masks
+            labels = self.classification_head(features[-1])
+            return (masks.contiguous(), labels.contiguous()) if relayout else (masks, labels)
+        return masks.contiguous() if relayout else masks
+
+    def _relayout_input(self, x: torch.Tensor) -> bool:
+        """After :meth:`optimize_for_inference`: whether to run a contiguous input channels_last (and convert back)."""
+        return (
+            is_optimized_for_inference(self)
+            and not self.training
+            and not torch.is_grad_enabled()
+            and not _is_tracing()
+            and x.dim() == 4
+            and not x.is_contiguous(memory_format=torch.channels_last)
+        )
+
+    def optimize_for_inference(self) -> "SegmentationModel":
+        """Prepare for fast CPU inference, in place: eval mode, channels_last, prepacked convolutions.
+
+        The outputs are those of the model run channels_last, to float
+        rounding (a contiguous input is converted, and the outputs converted back);
+        the parameters and state dict do not change. The reordered weights
+        are a cache: weights changed through ``param.data`` afterwards need
+        another call. See :mod:`specseg.inference`. Returns ``self``.
+        """
+        from specseg.inference import optimize_for_inference
+
+        return optimize_for_inference(self)
 
     @torch.inference_mode()
     def predict(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:

@@ -159,19 +159,37 @@ def test_params_model_validates_with_locations(cleanup: list[str], tmp_spec) -> 
 def test_discovery_runs_once_and_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     from specseg.encoders import plugins
 
-    calls: list[str] = []
-    monkeypatch.setattr(plugins, "_entry_points", lambda group: calls.append(group) or [])
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(plugins, "_entry_points", lambda *groups: calls.append(groups) or {g: [] for g in groups})
     registry.rediscover()
     first = len(calls)
     for _ in range(3):
         registry.names()
         registry.is_valid_name("resnet34")
-    assert first == 2 and len(calls) == first  # the encoder and params groups, read once
+    assert first == 1 and len(calls) == first  # one scan of the metadata for both groups, once
     monkeypatch.setenv("SPECSEG_DISABLE_PLUGINS", "1")
     registry.rediscover()
     assert len(calls) == first
     monkeypatch.delenv("SPECSEG_DISABLE_PLUGINS")
     registry.rediscover()
+
+
+def test_built_in_names_resolve_without_scanning_for_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    from specseg.encoders import plugins
+    from specseg.encoders.registry import EncoderRegistry
+
+    calls: list[tuple[str, ...]] = []
+    monkeypatch.setattr(plugins, "_entry_points", lambda *groups: calls.append(groups) or {g: [] for g in groups})
+    fresh = EncoderRegistry()
+    for entry in (registry.peek_raw(n) for n in ("resnet34", "mit_b0")):
+        assert entry is not None
+        fresh.add(entry)
+    # A built-in always wins over a plugin of the same name, so its lookups skip discovery...
+    assert fresh.get("resnet34") is registry.peek_raw("resnet34") and fresh.problem("mit_b0") is None
+    assert calls == []
+    # ...while any other name scans the installed metadata, once.
+    assert fresh.peek("not_an_encoder") is None and fresh.problem("not_an_encoder") is None
+    assert len(calls) == 1
 
 
 # --- installed plugins, found through their entry points -------------------------------------------

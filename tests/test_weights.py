@@ -205,6 +205,63 @@ def test_wrong_sha256_is_a_located_spec_error(tmp_path: Path, tmp_spec) -> None:
     assert issue.location is not None and issue.location.line == 4
 
 
+@pytest.mark.parametrize("size", [0, 1, 3 * 4096 + 5])
+def test_sha256_of_hashes_across_mapped_windows(tmp_path: Path, size: int) -> None:
+    import mmap
+
+    from specseg.weights import BackgroundDigest, sha256_of
+
+    path = tmp_path / "blob"
+    path.write_bytes(bytes(i % 251 for i in range(size)))
+    assert sha256_of(path, window=mmap.ALLOCATIONGRANULARITY) == _sha(path)
+    assert BackgroundDigest(path).hexdigest() == _sha(path)
+
+
+_WHOLE = "specseg: 1\nencoder: {name: resnet18}\ndecoder: {architecture: unet}\nweights: {path: w.safetensors, sha256: %s}\n"
+
+
+def _whole_model_file(tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    state = {k: v.contiguous() for k, v in specseg.build(_WHOLE.split("weights:")[0], max_memory="off").state_dict().items()}
+    for k, v in state.items():
+        if v.is_floating_point():
+            v.uniform_(-1, 1)
+    save_file(state, str(tmp_path / "w.safetensors"))
+    return tmp_path / "w.safetensors", state
+
+
+def test_pinned_model_weights_load_with_one_build_and_one_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from specseg import builder, weights
+
+    path, state = _whole_model_file(tmp_path)
+    (tmp_path / "s.yaml").write_text(_WHOLE % _sha(path))
+    builds: list[str] = []
+    hashes: list[Path] = []
+    real_build, real_hash = builder._build, weights.sha256_of
+    monkeypatch.setattr(builder, "_build", lambda *a, **k: builds.append("build") or real_build(*a, **k))
+    monkeypatch.setattr(weights, "sha256_of", lambda p, *a, **k: hashes.append(p) or real_hash(p, *a, **k))
+    model = specseg.build(tmp_path / "s.yaml")
+    # The memory guard's meta-device build is the model the weights go into; the file is hashed once.
+    assert builds == ["build"] and hashes == [path]
+    assert _same({k: v for k, v in model.state_dict().items()}, state)
+    assert all(not t.is_meta for t in model.state_dict().values())
+
+
+def test_replaced_model_weights_are_refused_for_their_hash_first(tmp_path: Path) -> None:
+    path, state = _whole_model_file(tmp_path)
+    (tmp_path / "s.yaml").write_text(_WHOLE % _sha(path))
+    # Another network's file in its place: the hash, not the misfit, is what the user must hear about.
+    save_file({"only.weight": torch.zeros(2)}, str(path))
+    with pytest.raises(specseg.SpecError) as info:
+        specseg.build(tmp_path / "s.yaml")
+    issue = info.value.issues[0]
+    assert "sha256 mismatch" in issue.message and issue.path == ("weights", "path") and issue.location.line == 4
+    # Same network, other values: it fits, and is still refused.
+    state["encoder.conv1.weight"] += 1
+    save_file(state, str(path))
+    with pytest.raises(specseg.SpecError, match="sha256 mismatch"):
+        specseg.build(tmp_path / "s.yaml")
+
+
 def test_pretrained_first_conv_adapted_to_in_channels(tmp_path: Path) -> None:
     path, state = _resnet18_file(tmp_path)
     model = specseg.build(_unet({"name": "resnet18", "weights": {"path": str(path)}, "in_channels": 4}))

@@ -77,15 +77,11 @@ def build(args: argparse.Namespace) -> int:
 
     import torch
 
-    from specseg.builder import describe_loss
-
-    from specseg.builder import build_from_spec, resolve
-    from specseg.dryrun import check_memory
+    from specseg.builder import describe_loss, guarded_build, resolve
 
     # The guard of specseg.build, plus the forward passes this command runs (test pass, trace).
     resolved_spec, doc, base = resolve(Path(args.spec), args.overrides)
-    check_memory(resolved_spec, doc, base, max_memory, forward_shapes=_forward_shapes(resolved_spec, shape, out_paths))
-    model = build_from_spec(resolved_spec, doc, base)
+    model = guarded_build(resolved_spec, doc, base, max_memory, forward_shapes=_forward_shapes(resolved_spec, shape, out_paths))
     spec = model.spec
     example_shape = shape  # the export's example input: --input-shape, else the exporter's default
     if shape is None:

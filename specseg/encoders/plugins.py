@@ -58,10 +58,12 @@ def plugins_disabled() -> bool:
     return os.environ.get(DISABLE_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _entry_points(group: str) -> list[Any]:
+def _entry_points(*groups: str) -> dict[str, list[Any]]:
+    """The installed entry points of each group, from one scan of the distributions' metadata."""
     from importlib.metadata import entry_points
 
-    return list(entry_points(group=group))
+    found = entry_points()
+    return {group: list(found.select(group=group)) for group in groups}
 
 
 def _distribution(ep: Any) -> tuple[str, str]:
@@ -81,12 +83,13 @@ def discover_into(reg: "EncoderRegistry") -> None:
     if plugins_disabled():
         return
     by_name: dict[str, list[Any]] = {}
-    for ep in _entry_points(GROUP):
+    declared = _entry_points(GROUP, PARAMS_GROUP)
+    for ep in declared[GROUP]:
         same = by_name.setdefault(ep.name, [])
         # The same distribution can be visible twice on sys.path (e.g. an editable install); keep one.
         if not any(_distribution(o)[0] == _distribution(ep)[0] and o.value == ep.value for o in same):
             same.append(ep)
-    params_eps = {ep.name: ep for ep in _entry_points(PARAMS_GROUP)}
+    params_eps = {ep.name: ep for ep in declared[PARAMS_GROUP]}
     for name, eps in sorted(by_name.items()):
         if len(eps) > 1:
             message = (

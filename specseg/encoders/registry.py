@@ -200,14 +200,23 @@ class EncoderRegistry:
             self._problems[name] = message
 
     # -- lookup -----------------------------------------------------------
+    def _is_builtin(self, name: str) -> bool:
+        # A built-in name always wins over plugins (discovery only warns about the clash),
+        # so looking one up need not scan the installed distributions' metadata.
+        entry = self._entries.get(name)
+        return entry is not None and entry.is_builtin
+
     def problem(self, name: str) -> str | None:
         """Why ``name`` cannot be used (a plugin clash), or None. Does not import plugin code."""
+        if self._is_builtin(name):
+            return None
         self._ensure_discovered()
         return self._problems.get(name)
 
     def peek(self, name: str) -> EncoderEntry | None:
         """The entry for ``name`` without importing plugin code (it may be pending)."""
-        self._ensure_discovered()
+        if not self._is_builtin(name):
+            self._ensure_discovered()
         return self._entries.get(name)
 
     def get(self, name: str) -> EncoderEntry | None:
@@ -216,6 +225,8 @@ class EncoderRegistry:
         Raises :class:`PluginError` when the name comes from a plugin that
         cannot be loaded or whose name clashes with another source.
         """
+        if self._is_builtin(name):
+            return self._entries[name]
         self._ensure_discovered()
         problem = self._problems.get(name)
         if problem is not None:
