@@ -61,7 +61,14 @@ def sha256_of(path: Path, window: int = 32 << 20, cancelled: threading.Event | N
         for offset in range(0, size, window):
             if cancelled is not None and cancelled.is_set():
                 return ""
-            with mmap.mmap(fh.fileno(), min(window, size - offset), access=mmap.ACCESS_READ, offset=offset) as view:
+            length = min(window, size - offset)
+            try:
+                view = mmap.mmap(fh.fileno(), length, access=mmap.ACCESS_READ, offset=offset)
+            except (OSError, ValueError):  # a file system without memory maps: read the window
+                fh.seek(offset)
+                digest.update(fh.read(length))
+                continue
+            with view:
                 digest.update(view)
     return digest.hexdigest()
 

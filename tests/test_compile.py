@@ -30,30 +30,7 @@ import pytest
 import torch
 
 import specseg
-from specseg.spec.decoders import SECTIONS
-
-ARCHITECTURES = sorted(SECTIONS)
-
-
-def _spec(arch: str) -> dict[str, Any]:
-    encoder: dict[str, Any] = {"name": "resnet18"}
-    decoder: dict[str, Any] = {"architecture": arch}
-    if arch == "dpt":
-        encoder = {"name": "tu-test_vit"}
-        decoder.update(intermediate_channels=[16, 32, 64, 64], fusion_channels=32)
-    return {
-        "specseg": 1,
-        "encoder": encoder,
-        "decoder": decoder,
-        "head": {"classes": 2},
-        "aux_params": {"classes": 3},
-        "seed": 0,
-    }
-
-
-def _input(arch: str) -> torch.Tensor:
-    size = 128 if arch == "pan" else 64
-    return torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+from tests.small_models import ARCHITECTURES, small_input, small_spec
 
 
 def _assert_close(actual: Any, expected: Any) -> None:
@@ -73,8 +50,8 @@ def _fresh_dynamo():
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_compiles_fullgraph_and_matches_eager(arch: str) -> None:
-    model = specseg.build(_spec(arch)).eval()
-    x = _input(arch)
+    model = specseg.build(small_spec(arch)).eval()
+    x = small_input(arch)
     with torch.no_grad():
         eager = model(x)
         compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
@@ -83,8 +60,8 @@ def test_compiles_fullgraph_and_matches_eager(arch: str) -> None:
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_channels_last_matches_contiguous(arch: str) -> None:
-    model = specseg.build(_spec(arch)).eval()
-    x = _input(arch)
+    model = specseg.build(small_spec(arch)).eval()
+    x = small_input(arch)
     with torch.no_grad():
         contiguous = model(x)
         model.to(memory_format=torch.channels_last)

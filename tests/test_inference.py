@@ -1,7 +1,6 @@
 """``optimize_for_inference``: the same values as a channels_last run, and never stale weights PyTorch can see.
 
-Each architecture is built small (``resnet18``; DPT with timm's ``test_vit``)
-at 64x64 (PAN 128x128). The optimized model must compute what the plain
+Each architecture is built small (``tests/small_models.py``). The optimized model must compute what the plain
 model computes channels_last, to float rounding (PyTorch runs some 1x1
 convolutions without oneDNN; the rest is bit for bit), and hand back outputs
 in the input's layout; its reordered weights must follow every weight change
@@ -20,25 +19,9 @@ from torch import nn
 
 import specseg
 from specseg.inference import _PACKED, PackedConv2d, optimize_for_inference, packing_available
-from specseg.spec.decoders import SECTIONS
-
-ARCHITECTURES = sorted(SECTIONS)
+from tests.small_models import ARCHITECTURES, small_input, small_spec
 
 pytestmark = pytest.mark.skipif(not packing_available(), reason="this PyTorch build has no oneDNN convolutions")
-
-
-def _spec(arch: str) -> dict[str, Any]:
-    encoder: dict[str, Any] = {"name": "resnet18"}
-    decoder: dict[str, Any] = {"architecture": arch}
-    if arch == "dpt":
-        encoder = {"name": "tu-test_vit"}
-        decoder.update(intermediate_channels=[16, 32, 64, 64], fusion_channels=32)
-    return {"specseg": 1, "encoder": encoder, "decoder": decoder, "head": {"classes": 2}, "aux_params": {"classes": 3}, "seed": 0}
-
-
-def _input(arch: str, batch: int = 2) -> torch.Tensor:
-    size = 128 if arch == "pan" else 64
-    return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(0))
 
 
 def _packed_copies(model: nn.Module) -> int:
@@ -47,9 +30,9 @@ def _packed_copies(model: nn.Module) -> int:
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_optimized_model_computes_the_channels_last_values(arch: str) -> None:
-    model = specseg.build(_spec(arch)).eval()
+    model = specseg.build(small_spec(arch)).eval()
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    x = _input(arch)
+    x = small_input(arch)
     with torch.no_grad():
         expected = copy.deepcopy(model).to(memory_format=torch.channels_last)(x.contiguous(memory_format=torch.channels_last))
         optimized = model.optimize_for_inference()
@@ -65,8 +48,8 @@ def test_optimized_model_computes_the_channels_last_values(arch: str) -> None:
 
 
 def test_resnet_unet_is_bit_for_bit_channels_last() -> None:
-    model = specseg.build(_spec("unet")).eval()
-    x = _input("unet").contiguous(memory_format=torch.channels_last)
+    model = specseg.build(small_spec("unet")).eval()
+    x = small_input("unet").contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         expected = copy.deepcopy(model).to(memory_format=torch.channels_last)(x)
         got = model.optimize_for_inference()(x)
@@ -75,7 +58,7 @@ def test_resnet_unet_is_bit_for_bit_channels_last() -> None:
 
 def _fresh_reference(model: nn.Module, x: torch.Tensor) -> Any:
     """What an unoptimized model with ``model``'s current weights computes channels_last."""
-    plain = specseg.build(_spec("unet")).eval().to(memory_format=torch.channels_last)
+    plain = specseg.build(small_spec("unet")).eval().to(memory_format=torch.channels_last)
     plain.load_state_dict(model.state_dict())
     with torch.no_grad():
         return plain(x.contiguous(memory_format=torch.channels_last))
@@ -89,8 +72,8 @@ def _assert_matches(model: nn.Module, x: torch.Tensor) -> None:
 
 
 def test_training_steps_and_loads_take_effect_at_once() -> None:
-    model = specseg.build(_spec("unet")).optimize_for_inference()
-    x = _input("unet")
+    model = specseg.build(small_spec("unet")).optimize_for_inference()
+    x = small_input("unet")
     with torch.no_grad():
         before = model(x)[0]
     assert _packed_copies(model) > 0
@@ -108,10 +91,10 @@ def test_training_steps_and_loads_take_effect_at_once() -> None:
     _assert_matches(model, x)
 
     # Loading other weights (copy_ under no_grad: a recorded change), and assigning new tensors.
-    other = specseg.build({**_spec("unet"), "seed": 1}).state_dict()
+    other = specseg.build({**small_spec("unet"), "seed": 1}).state_dict()
     model.load_state_dict(other)
     _assert_matches(model, x)
-    model.load_state_dict(specseg.build({**_spec("unet"), "seed": 2}).state_dict(), assign=True)
+    model.load_state_dict(specseg.build({**small_spec("unet"), "seed": 2}).state_dict(), assign=True)
     _assert_matches(model, x)
     with torch.no_grad():
         model.encoder.conv1.weight.mul_(0.5)  # in place, recorded by the version counter
@@ -120,8 +103,8 @@ def test_training_steps_and_loads_take_effect_at_once() -> None:
 
 def test_changes_through_data_need_another_call() -> None:
     """``param.data`` writes are invisible to PyTorch's version counter: calling again picks them up."""
-    model = specseg.build(_spec("unet")).optimize_for_inference()
-    x = _input("unet")
+    model = specseg.build(small_spec("unet")).optimize_for_inference()
+    x = small_input("unet")
     with torch.no_grad():
         model(x)
     model.encoder.conv1.weight.data.neg_()
@@ -130,8 +113,8 @@ def test_changes_through_data_need_another_call() -> None:
 
 
 def test_copies_pickles_and_inference_mode_weights() -> None:
-    model = specseg.build(_spec("unet")).optimize_for_inference()
-    x = _input("unet")
+    model = specseg.build(small_spec("unet")).optimize_for_inference()
+    x = small_input("unet")
     with torch.no_grad():
         expected = model(x)
     clone = copy.deepcopy(model)
@@ -140,15 +123,15 @@ def test_copies_pickles_and_inference_mode_weights() -> None:
     buffer.seek(0)
     loaded = torch.load(buffer, weights_only=False)
     with torch.inference_mode():
-        built_here = specseg.build(_spec("unet")).optimize_for_inference()  # inference tensors: no version counter
+        built_here = specseg.build(small_spec("unet")).optimize_for_inference()  # inference tensors: no version counter
         for other in (clone, loaded, built_here):
             for g, e in zip(other(x), expected, strict=True):
                 torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
 
 
 def test_compiles_and_exports_with_the_standard_convolution() -> None:
-    model = specseg.build(_spec("unet")).optimize_for_inference()
-    x = _input("unet")
+    model = specseg.build(small_spec("unet")).optimize_for_inference()
+    x = small_input("unet")
     with torch.no_grad():
         expected = model(x)
         compiled = torch.compile(model, fullgraph=True, backend="aot_eager")

@@ -217,6 +217,20 @@ def test_sha256_of_hashes_across_mapped_windows(tmp_path: Path, size: int) -> No
     assert BackgroundDigest(path).hexdigest() == _sha(path)
 
 
+def test_sha256_of_reads_where_files_cannot_be_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import mmap
+
+    from specseg import weights
+
+    def unmappable(*args: object, **kwargs: object) -> None:
+        raise OSError(19, "No such device")
+
+    path = tmp_path / "blob"
+    path.write_bytes(bytes(range(256)) * 4099)
+    monkeypatch.setattr(weights.mmap, "mmap", unmappable)
+    assert weights.sha256_of(path, window=mmap.ALLOCATIONGRANULARITY) == _sha(path)
+
+
 _WHOLE = "specseg: 1\nencoder: {name: resnet18}\ndecoder: {architecture: unet}\nweights: {path: w.safetensors, sha256: %s}\n"
 
 
