@@ -42,7 +42,8 @@ class ReadoutConcatBlock(nn.Module):
         tokens = x.reshape(n, c, h * w).transpose(1, 2)
         if prefix_tokens is not None:
             tokens = torch.cat([tokens, prefix_tokens[:, :1].expand_as(tokens)], dim=2)
-        return self.project(tokens).transpose(1, 2).reshape(n, c, h, w)
+        # Back to a map as a view with true channels_last strides (a reshape gives a batch of one an odd stride).
+        return self.project(tokens).view(n, h, w, c).permute(0, 3, 1, 2)
 
 
 class ReadoutAddBlock(nn.Module):

@@ -20,9 +20,15 @@ class SegformerMLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
-        # Tokens last for the linear layer, then back to a map.
-        y = self.linear(x.flatten(2).transpose(1, 2))
-        return y.transpose(1, 2).reshape(n, -1, h, w)
+        # Pixels as rows for the linear layer: a channels_last map already is that, a view; else a copy.
+        if x.is_contiguous(memory_format=torch.channels_last):
+            y = self.linear(x.permute(0, 2, 3, 1))
+        else:
+            y = self.linear(x.flatten(2).transpose(1, 2)).view(n, h, w, -1)
+        # The (N, H, W, C) rows seen as an (N, C, H, W) map with true channels_last strides, also for
+        # N = 1 (SMP's reshape gives that batch an odd stride, which sends the next resize to a copy
+        # and a slower kernel). The same values, bit for bit.
+        return y.permute(0, 3, 1, 2)
 
 
 class SegformerDecoder(nn.Module):
