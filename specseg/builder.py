@@ -159,11 +159,11 @@ def build_from_spec(
     if spec.weights is None and state_dict is None:
         return _build(spec, locate, base_dir, load_encoder_weights=True)
 
+    from specseg.dryrun import meta_model as build_on_meta
     from specseg.weights import WeightsError, read_state_dict
 
     if meta_model is None:
-        with torch.device("meta"):
-            meta_model = _build(spec, locate, base_dir, load_encoder_weights=False)
+        meta_model = build_on_meta(spec, doc, base_dir)
     if state_dict is not None:
         return _assign(meta_model, spec, locate, base_dir, state_dict, "the given weights")
     path, sha256 = _weights_file(spec, base_dir)
@@ -282,13 +282,11 @@ def guarded_build(
     builds the network once.
     """
     from specseg.dryrun import check_memory
+    from specseg.dryrun import meta_model as build_on_meta
 
     digest = start_digest(spec, base_dir)
-    meta_model = None
     try:
-        if spec.weights is not None:
-            with torch.device("meta"):
-                meta_model = _build(spec, _locator(doc), base_dir, load_encoder_weights=False)
+        meta_model = build_on_meta(spec, doc, base_dir) if spec.weights is not None else None
         check_memory(spec, doc, base_dir, max_memory, forward_shapes=forward_shapes, model=meta_model)
         return build_from_spec(spec, doc, base_dir, meta_model=meta_model, digest=digest)
     finally:

@@ -34,7 +34,12 @@ from typing import NamedTuple, TypeVar
 import torch
 from torch import nn
 
+from specseg.capture import is_capturing
+
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+#: Set on a model by :func:`optimize_for_inference` (a plain attribute: not in the state dict).
+_OPTIMIZED_FLAG = "_specseg_channels_last_inference"
 
 
 class _Packed(NamedTuple):
@@ -68,9 +73,7 @@ def _fast_path(module: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor) -> bool
         module.training
         or torch.is_grad_enabled()
         or type(x) is not torch.Tensor  # fx proxies, fake and other tensor subclasses
-        or torch.jit.is_scripting()
-        or torch.jit.is_tracing()
-        or torch.compiler.is_compiling()
+        or is_capturing()
         or x.device.type != "cpu"
         or x.dtype != torch.float32
         or weight.dtype != torch.float32
@@ -144,5 +147,10 @@ def optimize_for_inference(model: ModuleT) -> ModuleT:
         _PACKED.pop(module, None)  # a new call forgets every reordered copy
         if pack and _packable(module):
             module.__class__ = PackedConv2d
-    setattr(model, "_specseg_channels_last_inference", True)
+    setattr(model, _OPTIMIZED_FLAG, True)
     return model
+
+
+def is_optimized_for_inference(model: nn.Module) -> bool:
+    """Whether :func:`optimize_for_inference` was applied to ``model``."""
+    return bool(getattr(model, _OPTIMIZED_FLAG, False))

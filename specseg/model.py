@@ -8,20 +8,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from specseg.capture import is_capturing
+from specseg.inference import is_optimized_for_inference
+
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
-
-
-def is_optimized_for_inference(model: nn.Module) -> bool:
-    """Whether :func:`specseg.inference.optimize_for_inference` was applied to ``model``."""
-    return bool(getattr(model, "_specseg_channels_last_inference", False))
-
-
-def _is_tracing() -> bool:
-    if torch.jit.is_scripting() or torch.jit.is_tracing():
-        return True
-    compiler = getattr(torch, "compiler", None)
-    return bool(compiler is not None and compiler.is_compiling())
 
 
 def nearest_multiples(size: int, stride: int) -> tuple[int, int]:
@@ -90,9 +81,10 @@ class SegmentationModel(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Run encoder, decoder and heads."""
-        if not _is_tracing():
+        tracing = is_capturing()
+        if not tracing:
             self.check_input_shape(x)
-        relayout = self._relayout_input(x)
+        relayout = not tracing and self._relayout_input(x)
         if relayout:
             x = x.contiguous(memory_format=torch.channels_last)
         features = self.encoder(x)
@@ -103,12 +95,11 @@ class SegmentationModel(nn.Module):
         return masks.contiguous() if relayout else masks
 
     def _relayout_input(self, x: torch.Tensor) -> bool:
-        """After :meth:`optimize_for_inference`: whether to run a contiguous input channels_last (and convert back)."""
+        """After :meth:`optimize_for_inference`, outside tracing: whether to run a contiguous input channels_last (and convert back)."""
         return (
             is_optimized_for_inference(self)
             and not self.training
             and not torch.is_grad_enabled()
-            and not _is_tracing()
             and x.dim() == 4
             and not x.is_contiguous(memory_format=torch.channels_last)
         )

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from specseg.capture import is_capturing
+
 
 class AtrousConv2d(nn.Conv2d):
     """A stride-1, zero-padded ("same") dilated ``nn.Conv2d`` that skips taps reading only padding.
@@ -30,9 +32,7 @@ class AtrousConv2d(nn.Conv2d):
         kh, kw = self.kernel_size
         dh, dw = self.dilation
         if (
-            torch.jit.is_scripting()
-            or torch.jit.is_tracing()
-            or torch.compiler.is_compiling()
+            is_capturing()
             or self.padding_mode != "zeros"
             or self.stride != (1, 1)
             or kh % 2 == 0

@@ -18,11 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from specseg.blocks.activation import Activation
-
-
-def _is_tracing() -> bool:
-    """Whether the forward pass is being traced or compiled (input checks are skipped then)."""
-    return bool(torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling())
+from specseg.capture import is_capturing
 
 
 class ReadoutConcatBlock(nn.Module):
@@ -178,7 +174,7 @@ class DPTDecoder(nn.Module):
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Decode ViT features; prefix tokens are read from ``features.prefix_tokens`` when present."""
-        if not _is_tracing():
+        if not is_capturing():
             self.check_feature_sizes(features)
         prefix_tokens = getattr(features, "prefix_tokens", None) or [None] * len(features)
         reassembled = [

@@ -186,7 +186,8 @@ def _build_timm(
     return encoder
 
 
-def _timm_name_checked(spec: EncoderSpec) -> str:
+def checked_timm_name(spec: EncoderSpec) -> str:
+    """The timm model name of a ``tu-`` encoder (tag kept); :class:`EncoderBuildError` with suggestions when timm lacks it."""
     import timm
 
     model_name = spec.name[3:]
@@ -314,7 +315,7 @@ def build_encoder(spec: EncoderSpec, base_dir: Path | None = None, load_weights:
     if spec.output_indices is not None:
         raise EncoderBuildError("output_indices applies to ViT encoders (architecture dpt) only", "output_indices")
     if spec.name.startswith("tu-"):
-        model_name = _timm_name_checked(spec)
+        model_name = checked_timm_name(spec)
         source = _weights_request(spec, None) if load_weights else None
         return _build_timm(spec, model_name, {}, load_weights, base_dir, source)
     try:

@@ -12,6 +12,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from specseg.capture import is_capturing
 from specseg.encoders.base import EncoderMixin
 
 
@@ -104,9 +105,7 @@ class StemMaxPool2d(nn.MaxPool2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (
-            torch.jit.is_scripting()
-            or torch.jit.is_tracing()
-            or torch.compiler.is_compiling()
+            is_capturing()
             or x.device.type != "cpu"
             or x.dim() != 4
             or not x.is_floating_point()

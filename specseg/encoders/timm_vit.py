@@ -14,7 +14,8 @@ from typing import Any, Mapping, Sequence
 import torch
 from torch import nn
 
-from specseg.encoders.factory import EncoderBuildError
+from specseg.capture import is_capturing
+from specseg.encoders.factory import EncoderBuildError, checked_timm_name
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 
 #: timm arguments the spec sets itself; ``encoder.params`` may not repeat them.
@@ -41,10 +42,6 @@ def uniform_block_indices(depth: int, num_blocks: int) -> list[int]:
     E.g. 4 of 12 blocks gives [2, 5, 8, 11] (SMP's default).
     """
     return [int(num_blocks / depth * (i + 1)) - 1 for i in range(depth)]
-
-
-def _is_tracing() -> bool:
-    return bool(torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling())
 
 
 class TimmViTEncoder(nn.Module):
@@ -184,7 +181,7 @@ class TimmViTEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> ViTFeatures:
         """Return the ``depth`` block outputs as NCHW maps, with their prefix tokens."""
-        if not _is_tracing():
+        if not is_capturing():
             self.check_input_size(x)
         if self.has_prefix_tokens:
             outputs = self.model.forward_intermediates(
@@ -201,10 +198,6 @@ def build_vit_encoder(spec: EncoderSpec, load_weights: bool) -> nn.Module:
     ``load_weights=False`` skips downloading pretrained weights. Raises
     :class:`EncoderBuildError` naming the spec key at fault.
     """
-    import timm
-
-    from specseg.loader.suggest import closest
-
     if not spec.name.startswith("tu-"):
         raise EncoderBuildError(
             f"DPT needs a timm ViT encoder written as tu-<timm model name> (e.g. tu-vit_tiny_patch16_224), got {spec.name!r}"
@@ -216,12 +209,7 @@ def build_vit_encoder(spec: EncoderSpec, load_weights: bool) -> nn.Module:
         )
     if isinstance(spec.weights, WeightsFile) and load_weights:
         raise EncoderBuildError("local weights files are not supported for ViT encoders yet", "weights")
-    model_name = spec.name[3:]
-    base_name = model_name.split(".")[0]
-    if not timm.is_model(base_name):
-        hints = closest(base_name, timm.list_models(), n=3)
-        hint = f"; did you mean {', '.join('tu-' + h for h in hints)}?" if hints else ""
-        raise EncoderBuildError(f"timm has no model named {base_name!r}{hint}")
+    model_name = checked_timm_name(spec)
     pretrained = False
     if load_weights and isinstance(spec.weights, str):
         # Any weights name other than "imagenet" is a timm pretrained tag.

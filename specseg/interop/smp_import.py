@@ -77,9 +77,7 @@ def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Pat
     dropped. Returns the path of the written spec. Existing files are kept
     unless ``force``.
     """
-    import torch
-
-    from specseg.builder import build_from_spec
+    from specseg.dryrun import meta_model
     from specseg.loader import load_spec
     from specseg.weights import WeightsError, mismatch_report, read_state_dict
 
@@ -94,8 +92,7 @@ def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Pat
         spec = load_spec(spec_dict)
     except SpecError as exc:
         raise relocate(exc) from None
-    with torch.device("meta"):
-        model = build_from_spec(spec)
+    model = meta_model(spec)
     problems = mismatch_report(model, state_dict)
     if problems:
         raise SpecError(
