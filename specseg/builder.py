@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from specseg.blocks.pointwise import use_pointwise_convolutions
 from specseg.encoders.factory import EncoderBuildError, build_encoder, encoder_error
 from specseg.errors import Location, SpecError, SpecIssue, SpecPath
 from specseg.heads import ClassificationHead, SegmentationHead
@@ -240,7 +241,7 @@ def _build(spec: ModelSpec, locate: Any, base_dir: Path | None, load_encoder_wei
         initialize_head(head)
         if classification is not None:
             initialize_head(classification)
-    return SegmentationModel(
+    model = SegmentationModel(
         encoder,
         decoder,
         head,
@@ -248,6 +249,9 @@ def _build(spec: ModelSpec, locate: Any, base_dir: Path | None, load_encoder_wei
         spec,
         requires_divisible_input=section.defaults.requires_divisible_input,
     )
+    # 1x1 convolutions take oneDNN on channels_last inputs at one thread too (2-3x faster there).
+    use_pointwise_convolutions(model)
+    return model
 
 
 def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | str | None = None) -> SegmentationModel:

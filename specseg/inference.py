@@ -11,8 +11,8 @@ channels_last, the layout oneDNN computes in without converting activations.
 The values are those of the same model run channels_last (an input in
 another layout is converted first, and the outputs converted back to the
 input's layout): bit for bit where PyTorch computes with oneDNN too, to
-float rounding where it does not (with one thread and fewer than 16 images,
-it computes 1x1 convolutions as matrix products); against a contiguous run
+float rounding where it does not (a single image's maps of at most 20480
+values, which it computes with its native kernel); against a contiguous run
 they differ by float rounding, as PyTorch's two memory layouts always do.
 
 It is opt-in because the reordered copy is a cache: it is rebuilt whenever a
@@ -34,6 +34,7 @@ from typing import NamedTuple, TypeVar
 import torch
 from torch import nn
 
+from specseg.blocks.pointwise import PointwiseConv2d
 from specseg.capture import is_capturing
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
@@ -124,7 +125,7 @@ class PackedConv2d(nn.Conv2d):
 def _packable(module: nn.Module) -> bool:
     """A plain ``nn.Conv2d`` with zero padding given as numbers (subclasses may compute differently)."""
     return (
-        type(module) in (nn.Conv2d, PackedConv2d)
+        type(module) in (nn.Conv2d, PointwiseConv2d, PackedConv2d)
         and module.padding_mode == "zeros"
         and not isinstance(module.padding, str)
     )

@@ -1,8 +1,14 @@
-"""``optimize_for_inference``: the same values as a channels_last run, and never stale weights PyTorch can see.
+"""CPU inference paths: 1x1 convolutions through oneDNN, and ``optimize_for_inference``.
+
+Every built model runs its plain 1x1 convolutions as :class:`PointwiseConv2d`:
+on a channels_last CPU input without gradients they take oneDNN at any
+thread count (PyTorch's native kernel otherwise, with one thread), with the
+values of ``nn.Conv2d`` to float rounding; every other call is
+``nn.Conv2d``'s own, bit for bit.
 
 Each architecture is built small (``tests/small_models.py``). The optimized model must compute what the plain
-model computes channels_last, to float rounding (PyTorch runs some 1x1
-convolutions without oneDNN; the rest is bit for bit), and hand back outputs
+model computes channels_last, to float rounding (small maps take PyTorch's
+native kernel in the plain model; the rest is bit for bit), and hand back outputs
 in the input's layout; its reordered weights must follow every weight change
 PyTorch records.
 """
@@ -11,17 +17,101 @@ from __future__ import annotations
 
 import copy
 import io
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 import torch
 from torch import nn
 
 import specseg
+from specseg.blocks.pointwise import ONEDNN_MIN_ELEMENTS, PointwiseConv2d, is_pointwise
 from specseg.inference import _PACKED, PackedConv2d, optimize_for_inference, packing_available
+from specseg.testing import single_threaded
 from tests.small_models import ARCHITECTURES, small_input, small_spec
 
 pytestmark = pytest.mark.skipif(not packing_available(), reason="this PyTorch build has no oneDNN convolutions")
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Run the test with one torch thread (where PyTorch itself avoids oneDNN for 1x1 convolutions)."""
+    with single_threaded():
+        yield
+
+
+@pytest.fixture
+def onednn_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The input shapes of every ``torch.mkldnn_convolution`` call made during the test."""
+    calls: list[tuple[int, ...]] = []
+    real = torch.mkldnn_convolution
+
+    def counting(x: torch.Tensor, *args: Any) -> torch.Tensor:
+        calls.append(tuple(x.shape))
+        return real(x, *args)
+
+    monkeypatch.setattr(torch, "mkldnn_convolution", counting)
+    return calls
+
+
+@pytest.mark.parametrize("arch", ARCHITECTURES)
+def test_built_models_hold_no_plain_1x1_convolution(arch: str) -> None:
+    model = specseg.build(small_spec(arch))
+    assert not [name for name, m in model.named_modules() if is_pointwise(m)]
+    pointwise = [m for m in model.modules() if isinstance(m, PointwiseConv2d)]
+    assert all(m.kernel_size == (1, 1) and m.stride == (1, 1) and m.dilation == (1, 1) for m in pointwise)
+
+
+def test_timm_encoders_1x1_convolutions_are_pointwise_too() -> None:
+    spec = {"specseg": 1, "encoder": {"name": "tu-test_efficientnet"}, "decoder": {"architecture": "fpn"}, "head": {"classes": 2}}
+    encoder = specseg.build(spec).encoder
+    assert any(isinstance(m, PointwiseConv2d) for m in encoder.modules())
+    assert not any(is_pointwise(m) for m in encoder.modules())
+
+
+@pytest.mark.parametrize("arch", ["deeplabv3plus", "fpn", "linknet", "segformer"])
+def test_1x1_convolutions_take_onednn_channels_last_with_one_thread(
+    arch: str, one_thread: None, onednn_calls: list[tuple[int, ...]]
+) -> None:
+    model = specseg.build(small_spec(arch)).eval()
+    plain = copy.deepcopy(model)
+    for m in plain.modules():
+        if type(m) is PointwiseConv2d:
+            m.__class__ = nn.Conv2d
+    x = small_input(arch).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        expected = plain.to(memory_format=torch.channels_last)(x)
+        assert not onednn_calls
+        got = model.to(memory_format=torch.channels_last)(x)
+    assert onednn_calls and all(torch.Size(s).numel() > ONEDNN_MIN_ELEMENTS for s in onednn_calls)
+    for g, e in zip(got, expected, strict=True):
+        assert g.is_contiguous(memory_format=torch.channels_last) == e.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
+
+
+CALLS_LEFT_TO_PYTORCH = {
+    "contiguous input": lambda: torch.randn(1, 32, 64, 64),
+    "too small": lambda: torch.randn(1, 32, 16, 16).contiguous(memory_format=torch.channels_last),
+    "1x1 map": lambda: torch.randn(1, 32, 1, 1).contiguous(memory_format=torch.channels_last),
+    "float64": lambda: torch.randn(1, 32, 64, 64, dtype=torch.float64).contiguous(memory_format=torch.channels_last),
+    "input needs gradients": lambda: torch.randn(1, 32, 64, 64).contiguous(memory_format=torch.channels_last).requires_grad_(),
+}
+
+
+@pytest.mark.parametrize("case", CALLS_LEFT_TO_PYTORCH)
+def test_other_calls_are_nn_conv2d_bit_for_bit(case: str, one_thread: None, onednn_calls: list[tuple[int, ...]]) -> None:
+    x = CALLS_LEFT_TO_PYTORCH[case]()
+    conv = nn.Conv2d(32, 8, 1).to(x.dtype)
+    pointwise = copy.deepcopy(conv)
+    pointwise.__class__ = PointwiseConv2d
+    assert torch.equal(pointwise(x), conv(x)) and not onednn_calls
+
+
+def test_training_forward_keeps_pytorchs_kernel_and_gradients(one_thread: None, onednn_calls: list[tuple[int, ...]]) -> None:
+    model = specseg.build(small_spec("segformer")).train().to(memory_format=torch.channels_last)
+    x = small_input("segformer").contiguous(memory_format=torch.channels_last)
+    model(x)[0].sum().backward()
+    assert not onednn_calls
+    assert all(p.grad is not None for p in model.decoder.parameters())
 
 
 def _packed_copies(model: nn.Module) -> int:
