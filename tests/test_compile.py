@@ -67,3 +67,17 @@ def test_channels_last_matches_contiguous(arch: str) -> None:
         model.to(memory_format=torch.channels_last)
         channels_last = model(x.to(memory_format=torch.channels_last))
     _assert_close(channels_last, contiguous)
+
+
+@pytest.mark.parametrize("memory_format", [torch.contiguous_format, torch.channels_last], ids=["contiguous", "channels_last"])
+def test_fpn_add_merge_is_smps_stack_sum_bit_for_bit_in_the_input_layout(memory_format: torch.memory_format) -> None:
+    from specseg.decoders.fpn import FPNMerge
+
+    gen = torch.Generator().manual_seed(0)
+    maps = [(torch.randn(1, 8, 9, 11, generator=gen) * 10**i).contiguous(memory_format=memory_format) for i in range(4)]
+    originals = [m.clone() for m in maps]
+    merged = FPNMerge("add")(maps)
+    assert torch.equal(merged, torch.stack(originals).sum(dim=0))
+    assert merged.is_contiguous(memory_format=memory_format)
+    assert all(torch.equal(m, o) for m, o in zip(maps, originals))  # the inputs are not overwritten
+    assert torch.equal(FPNMerge("add")(maps[:1]), originals[0])
