@@ -638,12 +638,16 @@ NOTES = [
     "- Forward, contiguous rows: specseg runs SMP's operators except where it computes the same values more cheaply: "
     "the ResNet stem's max pooling (maxima of strided views instead of PyTorch's NCHW kernel, which also computes "
     "argmax indices), DeepLab's ASPP skipping kernel taps that only read zero padding, U-Net++ concatenating "
-    "each node's inputs once instead of twice, and SegFormer's per-pixel linear layers (and DPT's readout "
+    "each node's inputs once instead of twice, FPN's add merge summing the maps one after another instead of "
+    "stacking copies of them first (bit for bit the same sum), and SegFormer's per-pixel linear layers (and DPT's readout "
     "projection) handing on a channels_last view with regular strides, where SMP's reshape leaves a batch of one "
     "with an odd stride that sends the next resize to a copy and a slower kernel (both layouts).",
-    "- Forward, channels_last rows as built: PyTorch's channels_last max pooling is already fast, so specseg keeps it; "
-    "apart from the ASPP, U-Net++ and SegFormer savings these rows run the same operators as SMP, op for op (the "
-    "float64 column shows the same error), and their ratios are 1.00 within the noise that the SMP-vs-SMP control shows.",
+    "- Forward, channels_last rows as built: PyTorch's channels_last max pooling is already fast, so specseg keeps it. "
+    "1x1 convolutions run through oneDNN (`specseg/blocks/pointwise.py`): with one thread, PyTorch's rule gives "
+    "them its native kernel, 2-3x slower on channels_last maps; this is what SegFormer's fusion layer, DeepLab's "
+    "and PSPNet's projections, DPT's, FPN's and LinkNet's 1x1 layers gain. Apart from that and the ASPP, U-Net++, FPN and "
+    "SegFormer savings, these rows run the same operators as SMP, op for op (the float64 column shows the same error): "
+    "U-Net, PAN, MAnet and UPerNet are 1.00 within the noise that the SMP-vs-SMP control shows.",
     "- Forward, optimized rows: on the CPU, PyTorch hands float32 convolutions to oneDNN, which first reorders the "
     "weights into its blocked layout, on every call; for a ResNet's deepest layers at 256x256 the reorder costs more "
     "than the convolution. `optimize_for_inference()` keeps the reordered weights between calls (rebuilt whenever "

@@ -8,9 +8,10 @@ this project's benchmark machine: 1.35 ms vs 2.51 ms for 64 -> 16 channels
 on a 256x256 map, 42 ms vs 87 ms for SegFormer's 1024 -> 256 fusion at
 128x128), and one thread per process is how CPU inference is usually
 served. :class:`PointwiseConv2d` makes the multi-threaded choice at every
-thread count for gradient-free channels_last calls; contiguous inputs,
-where oneDNN would first convert the layout (and is slower), and every
-other call keep PyTorch's own choice.
+thread count for gradient-free calls on channels_last maps of more than
+20480 values (PyTorch's own bound, below which its native kernel is
+faster); contiguous inputs, where oneDNN would first convert the layout
+(and is slower), and every other call keep PyTorch's own choice.
 
 The values are those oneDNN computes, as with several threads: equal to the
 native kernel's to float rounding. Parameters, state dict and everything
@@ -28,7 +29,7 @@ from specseg.capture import is_capturing
 ONEDNN_MIN_ELEMENTS = 20480
 
 
-def _onednn_call(module: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
+def _onednn_call(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
     """Whether this call should run through oneDNN (see the module docstring)."""
     return not (
         type(x) is not torch.Tensor  # fx proxies, fake and other tensor subclasses
@@ -57,7 +58,7 @@ class PointwiseConv2d(nn.Conv2d):
     """
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if _onednn_call(self, x, weight, bias):
+        if _onednn_call(x, weight, bias):
             return torch.mkldnn_convolution(x, weight, bias, self.padding, self.stride, self.dilation, self.groups)
         return super()._conv_forward(x, weight, bias)
 

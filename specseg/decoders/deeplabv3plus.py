@@ -61,4 +61,6 @@ class DeepLabV3PlusDecoder(nn.Module):
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         context = self.up(self.aspp(features[-1]))
         skip = self.block1(features[2])
-        return self.block2(torch.cat([context, skip], dim=1))
+        x = torch.cat([context, skip], dim=1)
+        del context, skip  # freed before block2 runs, so that its output can take their memory
+        return self.block2(x)

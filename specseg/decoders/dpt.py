@@ -79,7 +79,9 @@ class ReassembleBlock(nn.Module):
         self.project_to_feature_dim = nn.Conv2d(mid_channels, out_channels, kernel_size=3, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project_to_feature_dim(self.upsample(self.project_to_out_channel(x)))
+        x = self.project_to_out_channel(x)  # one call per line: each map is freed once the next exists
+        x = self.upsample(x)
+        return self.project_to_feature_dim(x)
 
 
 class ResidualConvBlock(nn.Module):

@@ -119,4 +119,5 @@ class FPNDecoder(nn.Module):
         p3 = self.p3(p4, c3)
         p2 = self.p2(p3, c2)
         branches = [branch(p) for branch, p in zip(self.seg_blocks, (p5, p4, p3, p2))]
+        del p5, p4, p3, p2  # freed before the merge, so that its output can take their memory
         return self.dropout(self.merge(branches))

@@ -85,10 +85,14 @@ class MultiScaleFusionAttentionBlock(nn.Module):
         self.conv2 = Conv2dNormReLU(out_channels, out_channels, 3, padding=1, norm=norm)
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        # One step per line: each intermediate map is freed as soon as the next exists (a map kept
+        # alive through the following convolution costs memory and, at 512x512, time).
         x = F.interpolate(self.hl_conv(x), scale_factor=2.0, mode=self.interpolation)
         gate = self.SE_hl(x) + self.SE_ll(skip)
-        x = torch.cat([x * gate, skip], dim=1)
-        return self.conv2(self.conv1(x))
+        x = x * gate
+        x = torch.cat([x, skip], dim=1)
+        x = self.conv1(x)
+        return self.conv2(x)
 
 
 class MAnetDecoderBlock(nn.Module):
@@ -111,7 +115,8 @@ class MAnetDecoderBlock(nn.Module):
         x = F.interpolate(x, scale_factor=2.0, mode=self.interpolation)
         if skip is not None:
             x = torch.cat([x, skip], dim=1)
-        return self.conv2(self.conv1(x))
+        x = self.conv1(x)  # not nested: the input is freed before conv2 runs
+        return self.conv2(x)
 
 
 class MAnetDecoder(nn.Module):

@@ -58,4 +58,6 @@ class SegformerDecoder(nn.Module):
             F.interpolate(mlp(f), size=size, mode="bilinear", align_corners=False)
             for mlp, f in zip(self.mlp_stage, used[::-1])
         ]
-        return self.fuse_stage(torch.cat(resized, dim=1))
+        fused = torch.cat(resized, dim=1)
+        del resized  # the four resized maps are not kept through the fusion convolution
+        return self.fuse_stage(fused)

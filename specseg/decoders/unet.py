@@ -37,8 +37,11 @@ class UnetDecoderBlock(nn.Module):
         # Unet accept any input height and width.
         x = F.interpolate(x, size=size, mode=self.interpolation)
         if skip is not None:
-            x = self.attention1(torch.cat([x, skip], dim=1))
-        x = self.conv2(self.conv1(x))
+            x = torch.cat([x, skip], dim=1)
+            x = self.attention1(x)
+        # One call per line: each map is freed as soon as the next exists, not kept through conv2.
+        x = self.conv1(x)
+        x = self.conv2(x)
         return self.attention2(x)
 
 

@@ -56,8 +56,11 @@ class UnetPlusPlusNode(nn.Module):
             return x.new_empty(x.shape[0], 0, x.shape[2], x.shape[3])
         if skip is not None:
             skips = [skip] if isinstance(skip, torch.Tensor) else list(skip)
-            x = self.attention1(torch.cat([x, *skips], dim=1))
-        x = self.conv2(self.conv1(x))
+            x = torch.cat([x, *skips], dim=1)
+            x = self.attention1(x)
+        # One call per line: each map is freed as soon as the next exists, not kept through conv2.
+        x = self.conv1(x)
+        x = self.conv2(x)
         return self.attention2(x)
 
 

@@ -43,8 +43,8 @@ class UPerNetPoolingModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[2:]
-        pyramid = [x] + [_resize(block(x), size) for block in self.blocks]
-        return self.out_conv(torch.cat(pyramid, dim=1))
+        pyramid = torch.cat([x] + [_resize(block(x), size) for block in self.blocks], dim=1)
+        return self.out_conv(pyramid)
 
 
 class UPerNetLateralBlock(nn.Module):
@@ -91,7 +91,9 @@ class UPerNetDecoder(nn.Module):
             levels.append(block(levels[-1], skip))
         # The 3x3 convs are applied after the whole top-down pass, so each lateral
         # step sums with the previous level before its conv (SMP's order).
+        del used  # the normalised features are not kept through the rest (memory, and time at 512x512)
         levels = levels[:1] + [conv(level) for conv, level in zip(self.fpn_conv_blocks, levels[1:])]
         size = levels[-1].shape[2:]
         stacked = torch.cat([_resize(level, size) for level in levels[::-1]], dim=1)
+        del levels
         return self.fusion_block(stacked)
