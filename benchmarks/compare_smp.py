@@ -647,7 +647,10 @@ NOTES = [
     "them its native kernel, 2-3x slower on channels_last maps; this is what SegFormer's fusion layer, DeepLab's "
     "and PSPNet's projections, DPT's, FPN's and LinkNet's 1x1 layers gain. Apart from that and the ASPP, U-Net++, FPN and "
     "SegFormer savings, these rows run the same operators as SMP, op for op (the float64 column shows the same error): "
-    "U-Net, PAN, MAnet and UPerNet are 1.00 within the noise that the SMP-vs-SMP control shows.",
+    "U-Net, PAN, MAnet and DeepLabV3 are 1.00 within the noise that the SMP-vs-SMP control shows.",
+    "- Forward, all rows: specseg's decoders free each intermediate map once the next exists, where SMP keeps "
+    "DeepLabV3+'s two halves, FPN's pyramid and UPerNet's and SegFormer's resized maps alive through the convolution "
+    "that follows their concatenation; at 512x512 the freed memory is reused instead of fresh pages being mapped.",
     "- Forward, optimized rows: on the CPU, PyTorch hands float32 convolutions to oneDNN, which first reorders the "
     "weights into its blocked layout, on every call; for a ResNet's deepest layers at 256x256 the reorder costs more "
     "than the convolution. `optimize_for_inference()` keeps the reordered weights between calls (rebuilt whenever "
