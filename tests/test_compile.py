@@ -20,6 +20,8 @@ The channels_last test converts the model and the input with
 ``memory_format=torch.channels_last`` (eager) and compares with the
 contiguous run, within 1e-4: the kernels differ between the two layouts,
 and the ResNet stem's pooling shortcut runs for contiguous tensors only.
+FPN's ``add`` merge must equal SMP's stack-and-sum bit for bit and keep
+the input's layout.
 """
 
 from __future__ import annotations
