@@ -14,7 +14,7 @@ it measures:
   count, default (contiguous) and ``channels_last`` memory formats: both
   models hold the same (trained-looking: BatchNorm statistics moved off
   their initial values) weights and run in the same process, interleaved
-  (every order of the models equally often) after warm-up, so that load
+  (each model equally often in each position) after warm-up, so that load
   changes on the machine hit both alike; a second SMP instance runs
   alongside as a control (SMP vs SMP: the noise floor of the ratio); both
   outputs are compared with SMP's network run in float64;

@@ -34,8 +34,7 @@ from typing import NamedTuple, TypeVar
 import torch
 from torch import nn
 
-from specseg.blocks.pointwise import PointwiseConv2d
-from specseg.capture import is_capturing
+from specseg.blocks.pointwise import PointwiseConv2d, eager_cpu_float32_call
 
 ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
@@ -70,19 +69,14 @@ def packing_available() -> bool:
 
 def _fast_path(module: nn.Conv2d, x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether this call may use reordered weights (see the module docstring)."""
-    return not (
-        module.training
-        or torch.is_grad_enabled()
-        or type(x) is not torch.Tensor  # fx proxies, fake and other tensor subclasses
-        or is_capturing()
-        or x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or weight.dtype != torch.float32
-        or x.dim() != 4
-        or torch.is_autocast_enabled("cpu")
-        or weight is not module.weight  # a caller passing other weights (e.g. a parametrization)
-        or weight.is_inference()  # made under inference_mode: no version counter to watch
-        or (module.bias is not None and module.bias.is_inference())
+    return (
+        not (module.training or torch.is_grad_enabled())
+        and eager_cpu_float32_call(x, weight)
+        and not (
+            weight is not module.weight  # a caller passing other weights (e.g. a parametrization)
+            or weight.is_inference()  # made under inference_mode: no version counter to watch
+            or (module.bias is not None and module.bias.is_inference())
+        )
     )
 
 

@@ -29,8 +29,11 @@ from specseg.capture import is_capturing
 ONEDNN_MIN_ELEMENTS = 20480
 
 
-def _onednn_call(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
-    """Whether this call should run through oneDNN (see the module docstring)."""
+def eager_cpu_float32_call(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """An eager call (no graph capture, no autocast) on a plain 4-D CPU float32 tensor with float32 weights.
+
+    What every oneDNN shortcut of specseg's convolutions requires before its own conditions.
+    """
     return not (
         type(x) is not torch.Tensor  # fx proxies, fake and other tensor subclasses
         or is_capturing()
@@ -38,12 +41,18 @@ def _onednn_call(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
         or x.dtype != torch.float32
         or weight.dtype != torch.float32
         or x.dim() != 4
-        or x.numel() <= ONEDNN_MIN_ELEMENTS
+        or torch.is_autocast_enabled("cpu")
+    )
+
+
+def _onednn_call(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
+    """Whether this call should run through oneDNN (see the module docstring)."""
+    return eager_cpu_float32_call(x, weight) and not (
+        x.numel() <= ONEDNN_MIN_ELEMENTS
         # Only true channels_last maps: a (N, C, 1, 1) tensor is both layouts at once.
         or x.is_contiguous()
         or not x.is_contiguous(memory_format=torch.channels_last)
         or (torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)))
-        or torch.is_autocast_enabled("cpu")
         or not torch.backends.mkldnn.is_available()
         or not torch.backends.mkldnn.enabled
     )
