@@ -333,7 +333,7 @@ def dry_run(
 
     Everything runs on the meta device, so memory stays flat and nothing is
     downloaded whatever the model's size. ``input_shape`` defaults to
-    ``(1, in_channels, 256, 256)``. Raises ``ValueError`` (naming valid
+    ``(1, in_channels, 256, 256)``, or the nearest size a fixed-size encoder takes. Raises ``ValueError`` (naming valid
     sizes) when the model cannot take ``input_shape``.
 
     FLOPs are counted by ``torch.utils.flop_counter.FlopCounterMode``:
@@ -345,7 +345,8 @@ def dry_run(
 
     model = meta_model(spec, doc, base_dir).eval()
     fp = footprint(model)
-    shape = tuple(input_shape) if input_shape is not None else (1, spec.encoder.in_channels, 256, 256)
+    size = model.default_input_size()
+    shape = tuple(input_shape) if input_shape is not None else (1, spec.encoder.in_channels, size, size)
     x = torch.zeros(shape, device="meta")
     model.check_input_shape(x)
     counter = FlopCounterMode(display=False)

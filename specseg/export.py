@@ -116,7 +116,7 @@ def default_input_shape(model: "SegmentationModel") -> tuple[int, int, int, int]
     fixed = fixed_input_size(model)
     if fixed is not None:
         return 2, channels, fixed[0], fixed[1]
-    size = max(256, 16 * int(model.encoder.output_stride))
+    size = model.default_input_size(max(256, 16 * int(model.encoder.output_stride)))
     return 2, channels, size, size
 
 

@@ -65,11 +65,19 @@ class SegmentationModel(nn.Module):
                     f"a {self.spec.architecture} model needs inputs of at least {need}x{need} (its deepest feature "
                     f"map, at stride {deepest_stride}, must be at least {min_deepest}x{min_deepest}); got {h}x{w}"
                 )
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        rule = getattr(self.encoder, "input_size_rule", None)
+        if rule is not None and not (rule.allows(h) and rule.allows(w)):
+            name = self.spec.encoder.name
+            nh, nw = rule.nearest(h), rule.nearest(w)
+            nearest = f" Nearest valid size: {nh}x{nw} (pad or resize the input)" if nh and nw else ""
+            raise ValueError(
+                f"encoder {name} takes input heights and widths of {rule.describe()}; got {h}x{w}.{nearest}"
+            )
         if not self.requires_divisible_input:
             return
         # Some decoders need more than the encoder's stride (DPT: patch size and fusion depth).
-        stride = math.lcm(int(self.encoder.output_stride), int(getattr(self.decoder, "input_multiple", 1)))
-        h, w = int(x.shape[-2]), int(x.shape[-1])
+        stride = self.input_multiple()
         if h % stride or w % stride:
             hl, hu = nearest_multiples(h, stride)
             wl, wu = nearest_multiples(w, stride)
@@ -78,6 +86,28 @@ class SegmentationModel(nn.Module):
                 f"for a {self.spec.architecture} model; got {h}x{w}. Nearest valid sizes: "
                 f"{hl}x{wl} or {hu}x{wu} (pad or resize the input)"
             )
+
+    def input_multiple(self) -> int:
+        """What input heights and widths must be multiples of, when the architecture needs divisible inputs."""
+        return math.lcm(int(self.encoder.output_stride), int(getattr(self.decoder, "input_multiple", 1)))
+
+    def default_input_size(self, preferred: int = 256) -> int:
+        """A square input size this model takes: ``preferred`` when valid, else the nearest valid one.
+
+        ``specseg build`` tests with it; fixed-size encoders (Swin built for
+        224x224, MaxViT's windows) declare which sizes they take.
+        """
+        rule = getattr(self.encoder, "input_size_rule", None)
+        if rule is None:
+            from specseg.export import fixed_input_size
+
+            fixed = fixed_input_size(self)  # a ViT's patch embedding built for one size (square ones)
+            if fixed is not None and fixed[0] == fixed[1]:
+                return fixed[0]
+            return preferred
+        if self.requires_divisible_input:
+            rule = rule.combined(self.input_multiple())
+        return rule.nearest(preferred) or preferred
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Run encoder, decoder and heads."""

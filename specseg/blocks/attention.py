@@ -9,12 +9,15 @@ from torch import nn
 class SCSEAttention(nn.Module):
     """Concurrent spatial and channel squeeze-and-excitation (Roy et al., 2018).
 
-    The output is ``x * channel_gate(x) + x * spatial_gate(x)``.
+    The output is ``x * channel_gate(x) + x * spatial_gate(x)``. The channel
+    gate's bottleneck has ``in_channels // reduction`` channels, as in SMP,
+    but at least 1: SMP builds a 0-channel convolution below ``reduction``
+    input channels, which fails at the first forward pass.
     """
 
     def __init__(self, in_channels: int, reduction: int = 16) -> None:
         super().__init__()
-        hidden = in_channels // reduction
+        hidden = max(1, in_channels // reduction)
         self.cSE = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),
             nn.Conv2d(in_channels, hidden, 1),

@@ -85,7 +85,8 @@ def build(args: argparse.Namespace) -> int:
     spec = model.spec
     example_shape = shape  # the export's example input: --input-shape, else the exporter's default
     if shape is None:
-        shape = (1, spec.encoder.in_channels, 256, 256)
+        size = model.default_input_size()
+        shape = (1, spec.encoder.in_channels, size, size)
     model.eval()
     try:
         model.check_input_shape(torch.zeros(shape, device="meta"))
@@ -196,7 +197,7 @@ def _dry_run(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) 
     try:
         summary = {"spec": args.spec, **dry_run(spec, doc, base, shape)}
     except ValueError as exc:
-        shown = ",".join(map(str, shape or (1, spec.encoder.in_channels, 256, 256)))
+        shown = ",".join(map(str, shape)) if shape else "(default)"
         raise UsageError(f"--input-shape {shown}: {exc}") from None
     if args.json:
         _emit_json(summary)

@@ -111,4 +111,6 @@ def dilate_convolutions(module: nn.Module, rate: int) -> None:
             conv.stride = (1, 1)
             conv.dilation = (rate, rate)
             kh, kw = conv.kernel_size
-            conv.padding = ((kh // 2) * rate, (kw // 2) * rate)
+            # rate * (k - 1) // 2 keeps the size for even kernels too (a 2x2 patch-merging convolution);
+            # for odd kernels it equals SMP's (k // 2) * rate.
+            conv.padding = (rate * (kh - 1) // 2, rate * (kw - 1) // 2)

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from specseg.encoders import timm_layout
 from specseg.encoders.base import dilate_convolutions
 
 
@@ -34,9 +35,48 @@ class NotDilatableError(ValueError):
     """The model cannot produce features at the requested output stride."""
 
 
+def _dilation_method(name: str, depth: int, output_stride: int, params: dict[str, Any]) -> str:
+    """``native`` or ``stages``: how ``name`` reaches ``output_stride`` with exactly the declared strides.
+
+    From the timm index when it speaks for this model (no extra params);
+    otherwise checked now on meta-device copies. Raises :class:`NotDilatableError`.
+    """
+    from specseg.encoders import timm_index
+
+    verdict = timm_index.dilation_verdict(name, depth, output_stride) if not params else None
+    if verdict is None:
+        from specseg.encoders.timm_index_build import find_dilation
+
+        verdict = find_dilation(name, depth, output_stride, params)
+    if verdict in ("native", "stages"):
+        return verdict
+    raise NotDilatableError(
+        f"timm model {name!r} cannot be dilated to output_stride {output_stride}: {verdict}; "
+        "use output_stride 32 (or a smaller encoder.depth)"
+    )
+
+
+def _size_rule(name: str, params: dict[str, Any]) -> Any:
+    """The model's :class:`~specseg.encoders.sizes.SizeRule` (None: any size), from the index or checked now."""
+    from specseg.encoders import timm_index
+
+    if not params:
+        known, rule = timm_index.size_rule(name)
+        if known:
+            return rule
+    from specseg.encoders.timm_index_build import find_size_rule
+
+    return find_size_rule(name, params)
+
+
 @functools.lru_cache(maxsize=256)
-def probe(name: str) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
-    """Feature reductions, channels and NHWC flag of a timm model (built on the meta device when possible)."""
+def probe(name: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], bool]:
+    """Default-level reductions, all levels' reductions and channels, and the NHWC flag of a timm model.
+
+    Built on the meta device when possible. The full level list matters:
+    an encoder may take levels ``features_only`` leaves out by default
+    (dla's stride-2 level, tresnet's stages).
+    """
     import timm
 
     try:
@@ -45,47 +85,23 @@ def probe(name: str) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
     except Exception:  # noqa: BLE001 - some models cannot be built on the meta device
         model = timm.create_model(name, features_only=True, pretrained=False)
     info = model.feature_info
-    return tuple(info.reduction()), tuple(info.channels()), getattr(model, "output_fmt", None) == "NHWC"
-
-
-@functools.lru_cache(maxsize=256)
-def supports_native_output_stride(name: str, output_stride: int) -> bool:
-    """Whether timm itself builds ``name`` at ``output_stride`` (probed on the meta device)."""
-    import timm
-
-    try:
-        with torch.device("meta"):
-            model = timm.create_model(name, features_only=True, pretrained=False, output_stride=output_stride)
-    except Exception:  # noqa: BLE001 - timm signals "unsupported" with TypeError, AssertionError or ValueError
-        return False
-    return max(model.feature_info.reduction()) <= output_stride
-
-
-def feature_style(name: str, reductions: tuple[int, ...]) -> str:
-    """``cnn``, ``transformer`` or ``vgg``, from a model's feature reductions."""
-    stages = len(reductions)
-    if list(reductions) == [2 ** (i + 2) for i in range(stages)]:
-        return "transformer"
-    if list(reductions) == [2 ** (i + 1) for i in range(stages)]:
-        return "cnn"
-    if list(reductions) == [2**i for i in range(stages)]:
-        return "vgg"
-    raise ValueError(
-        f"timm model {name!r} has feature strides {list(reductions)}; an encoder needs strides doubling "
-        "from 2 (CNN), 4 (transformer) or 1 (VGG)"
+    levels = list(info.info)
+    return (
+        tuple(info.reduction()),
+        tuple(int(level["reduction"]) for level in levels),
+        tuple(int(level["num_chs"]) for level in levels),
+        getattr(model, "output_fmt", None) == "NHWC",
     )
 
 
+def feature_style(name: str, reductions: tuple[int, ...]) -> str:
+    """``cnn``, ``transformer`` or ``vgg`` (see :func:`specseg.encoders.timm_layout.feature_style`)."""
+    return timm_layout.feature_style(name, reductions)
+
+
 def feature_indices(name: str, style: str, depth: int) -> tuple[int, ...]:
-    """The timm ``out_indices`` giving an encoder of ``depth`` stages."""
-    if style == "transformer":
-        # tresnet's first timm feature is at stride 2 in name only; SMP skips it too.
-        start = 1 if "tresnet" in name else 0
-        return tuple(range(start, start + depth - 1))
-    if style == "vgg":
-        return tuple(range(depth + 1))
-    start = 1 if "dla" in name else 0
-    return tuple(range(start, start + depth))
+    """The timm ``out_indices`` giving an encoder of ``depth`` stages (see :mod:`specseg.encoders.timm_layout`)."""
+    return timm_layout.feature_indices(name, style, depth)
 
 
 def _patch_inception_padding(model: nn.Module) -> None:
@@ -159,6 +175,13 @@ class TimmUniversalEncoder(nn.Module):
     timm's format (used instead of the download; timm adapts the first
     convolution to ``in_channels`` and drops the classifier). ``patch``
     names a fix applied after building (see :data:`PATCHES`).
+
+    ``dilation`` says how to reach an ``output_stride`` below the selected
+    levels' deepest stride: ``native`` (timm's own ``output_stride``),
+    ``stages`` (:func:`dilate_by_stages`), or None to use what the timm
+    index verified for this model (or, for a model it cannot speak for, to
+    verify both ways on the meta device now). Raises
+    :class:`NotDilatableError` when neither gives exactly the declared strides.
     """
 
     def __init__(
@@ -169,6 +192,7 @@ class TimmUniversalEncoder(nn.Module):
         in_channels: int = 3,
         pretrained: bool | str = False,
         patch: str | None = None,
+        dilation: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__()
@@ -184,22 +208,18 @@ class TimmUniversalEncoder(nn.Module):
         if patch is not None and patch not in PATCHES:
             raise ValueError(f"unknown patch {patch!r}; known: {sorted(PATCHES)}")
         self.name = name
-        reductions, _, self._channels_last = probe(name)
-        style = feature_style(name, reductions)
-        if style == "transformer" and depth < 2:
-            raise ValueError(
-                f"timm model {name!r} has no features at stride 2; use encoder.depth 2..5 (its first features are at stride 4)"
-            )
-        indices = feature_indices(name, style, depth)
-        needed = max(indices, default=-1) + 1
-        if needed > len(reductions):
-            raise ValueError(f"timm model {name!r} has {len(reductions)} feature stages; encoder.depth {depth} needs {needed}")
+        default_reductions, all_reductions, _, self._channels_last = probe(name)
+        try:
+            plan = timm_layout.layout(name, default_reductions, all_reductions, depth)
+        except timm_layout.LayoutError as exc:
+            raise ValueError(str(exc)) from None
+        style, indices = plan.style, plan.indices
         # Only strides the selected features reach matter: depth 3 at output_stride 16 needs no dilation.
-        deepest = max((reductions[i] for i in indices), default=1)
-        wanted = min(output_stride, deepest)
-        native = wanted == deepest or supports_native_output_stride(name, output_stride)
+        method = "none"
+        if plan.needs_dilation(output_stride):
+            method = dilation or _dilation_method(name, depth, output_stride, kwargs)
         create_kwargs: dict[str, Any] = dict(features_only=True, in_chans=in_channels, out_indices=indices, **kwargs)
-        if wanted != deepest and native:
+        if method == "native":
             create_kwargs["output_stride"] = output_stride
         if isinstance(pretrained, str):
             create_kwargs["pretrained"] = True
@@ -211,7 +231,7 @@ class TimmUniversalEncoder(nn.Module):
         channels = list(self.model.feature_info.channels())
         if patch is not None:
             PATCHES[patch](self.model)
-        if wanted != deepest and not native:
+        if method == "stages":
             try:
                 dilate_by_stages(self.model, output_stride)
             except NotDilatableError as exc:
@@ -219,6 +239,10 @@ class TimmUniversalEncoder(nn.Module):
                     f"timm model {name!r} cannot be dilated to output_stride {output_stride}: {exc}; "
                     "use output_stride 32 (or a smaller encoder.depth)"
                 ) from None
+        #: Declared stride of every returned map (what the index generator and the tests check on real maps).
+        self.feature_strides = list(plan.strides_at(output_stride))
+        #: Input sizes the model takes (None: any; the architecture's divisibility rule applies on top).
+        self.input_size_rule = None if dilation is not None else _size_rule(name, kwargs)
         if style == "transformer":
             self._out_channels = [in_channels, 0] + channels
         elif style == "vgg":

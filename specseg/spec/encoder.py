@@ -86,6 +86,13 @@ class EncoderSpec(SpecModel):
         problem = registry.problem(value)
         if problem is not None:
             raise ValueError(problem)
+        if value[:3].lower() == "tu-" and value not in registry:
+            # timm names are checked against the shipped timm index (torch-free), with suggestions.
+            from specseg.encoders.timm_index import name_problem
+
+            timm_problem = name_problem(value)
+            if timm_problem is not None:
+                raise ValueError(timm_problem)
         if registry.is_valid_name(value):
             return value
         hints = closest(value, registry.names(), n=3)

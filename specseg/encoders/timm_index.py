@@ -1,0 +1,199 @@
+"""The timm index: which timm models exist and what each supports as a ``tu-`` encoder (torch-free).
+
+``specseg validate`` cannot build a ``tu-`` model (that needs torch and
+seconds), yet accepting a spec promises that it builds. This index, a
+compact file shipped with specseg (``timm_index.json.gz``) and generated
+from the timm version specseg is tested with by running every model on the
+meta device (:mod:`specseg.encoders.timm_index_build`), answers for each
+timm model name:
+
+* whether it exists (with case-insensitive "did you mean" suggestions) and
+  its pretrained tags;
+* whether it gives a feature pyramid at all (``e``: why not), its feature
+  levels (``d`` default-level reductions, ``r``/``c`` reductions and
+  channels of every level), hence the encoder depths it supports;
+* the input sizes it takes (``sizes``, a :class:`~specseg.encoders.sizes.SizeRule`;
+  absent: any);
+* how it reaches output stride 16 or 8 with exactly the declared strides
+  (``os``: ``"depth/stride"`` -> ``native``, ``stages`` or why it cannot),
+  and depths that fail on the real model (``bad``).
+
+The builder uses the same verdicts (and checks live what the index cannot
+speak for: models given ``encoder.params``, or a timm version whose models
+the index lacks). Refresh: ``python -m specseg.encoders.timm_index --refresh``.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from specseg.encoders import timm_layout
+from specseg.encoders.sizes import SizeRule
+from specseg.loader.suggest import closest
+
+INDEX_PATH = Path(__file__).with_name("timm_index.json.gz")
+
+
+def read_index(path: Path = INDEX_PATH) -> dict[str, Any]:
+    """The index stored at ``path`` (an empty one when the file is missing)."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            return json.loads(handle.read())
+    except FileNotFoundError:
+        return {"timm": None, "models": {}}
+
+
+@functools.lru_cache(maxsize=1)
+def index() -> dict[str, Any]:
+    """The shipped index (read once per process)."""
+    return read_index()
+
+
+@functools.lru_cache(maxsize=1)
+def installed_timm_version() -> str | None:
+    """The installed timm version, from package metadata (timm itself is not imported)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("timm")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def is_current() -> bool:
+    """Whether the index was generated from the installed timm version (so its name list is complete)."""
+    return bool(index()["models"]) and index().get("timm") == installed_timm_version()
+
+
+def entry(model_name: str) -> dict[str, Any] | None:
+    """The index entry of a timm model name (without pretrained tag), or None when the index lacks it."""
+    return index()["models"].get(model_name)
+
+
+def name_problem(encoder_name: str) -> str | None:
+    """Why the ``tu-`` name ``encoder_name`` names no timm model (with suggestions), or None.
+
+    With an index from another timm version than the installed one, names
+    the index lacks are let through (the build checks them against timm).
+    """
+    body = encoder_name[3:]
+    model, _, tag = body.partition(".")
+    models = index()["models"]
+    if model in models:
+        info = models[model]
+        tags = info.get("t", [])
+        if tag and tags and tag not in tags:
+            hints = closest(tag, tags, n=3)
+            hint = f"did you mean {', '.join(repr(f'tu-{model}.{h}') for h in hints)}? " if hints else ""
+            return f"timm model {model!r} has no pretrained tag {tag!r}; {hint}its tags: {', '.join(tags[:12])}{' ...' if len(tags) > 12 else ''}"
+        return None
+    if not models or not is_current() and encoder_name[:3] == "tu-" and body == body.lower():
+        return None
+    hints = closest(model, models, n=3)
+    hint = f"; did you mean {', '.join(repr('tu-' + h) for h in hints)}?" if hints else ""
+    return (
+        f"timm {index().get('timm')} has no model named {model!r}{hint} "
+        "(`specseg list encoders 'tu-*'` lists them; names are lowercase)"
+    )
+
+
+def _layout(model: str, info: dict[str, Any], depth: int) -> timm_layout.Layout:
+    return timm_layout.layout(model, info["d"], info["r"], depth)
+
+
+def encoder_problems(encoder_name: str, depth: int, output_stride: int) -> list[tuple[str, str]]:
+    """``(encoder key, message)`` for each reason ``tu-`` encoder ``encoder_name`` cannot be a pyramid encoder as asked.
+
+    Empty when the index says it builds (or cannot speak for the name).
+    """
+    model = encoder_name[3:].partition(".")[0]
+    info = entry(model)
+    if info is None:
+        return []
+    if "e" not in info and "d" not in info:
+        return []  # listed but not examined (an interrupted refresh): the build checks it live
+    if "e" in info:
+        return [("name", f"timm model {model!r} cannot be used as an encoder: {info['e']}")]
+    try:
+        plan = _layout(model, info, depth)
+    except timm_layout.LayoutError as exc:
+        valid = supported_depths(model)
+        field = exc.field
+        text = str(exc)
+        if field == "depth" and valid:
+            text += f"; it supports encoder.depth {', '.join(map(str, valid))}"
+        return [(field, text)]
+    bad = info.get("bad", {}).get(str(depth))
+    if bad is not None:
+        return [("depth", f"timm model {model!r} does not run at encoder.depth {depth}: {bad}")]
+    if plan.needs_dilation(output_stride):
+        verdict = dilation_verdict(model, depth, output_stride)
+        if verdict not in ("native", "stages", None):
+            return [
+                (
+                    "output_stride",
+                    f"timm model {model!r} cannot be dilated to output_stride {output_stride} with exactly the declared "
+                    f"strides ({verdict}); use output_stride 32" + (" or a smaller encoder.depth" if depth > 1 else ""),
+                )
+            ]
+    return []
+
+
+def supported_depths(model: str) -> list[int]:
+    """The encoder depths (1..5) the model supports, per the index."""
+    info = entry(model)
+    if info is None or "d" not in info or "e" in info:
+        return []
+    depths = []
+    for depth in range(1, 6):
+        try:
+            _layout(model, info, depth)
+        except timm_layout.LayoutError:
+            continue
+        if str(depth) not in info.get("bad", {}):
+            depths.append(depth)
+    return depths
+
+
+def dilation_verdict(model: str, depth: int, output_stride: int) -> str | None:
+    """``native``/``stages`` (how to dilate), a reason it cannot be, or None when the index did not check this pair."""
+    info = entry(model.partition(".")[0])
+    if info is None:
+        return None
+    verdicts = info.get("os", {})
+    verdict = verdicts.get(f"{depth}/{output_stride}")
+    if verdict is None:
+        # A shallower encoder dilates a subset of the stages a deeper one that works dilates.
+        deeper = [verdicts.get(f"{d}/{output_stride}") for d in range(depth + 1, 6)]
+        verdict = next((v for v in deeper if v in ("native", "stages")), None)
+    return verdict
+
+
+def size_rule(model: str) -> tuple[bool, SizeRule | None]:
+    """(whether the index knows the model, its :class:`SizeRule` or None for any size)."""
+    info = entry(model.partition(".")[0])
+    if info is None or "d" not in info:
+        return False, None
+    return True, SizeRule.from_json(info.get("sizes"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m specseg.encoders.timm_index --refresh [NAME ...]``: regenerate the index (needs torch and timm)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--refresh" not in args:
+        info = index()
+        print(f"timm index: {len(info['models'])} models, generated from timm {info.get('timm')} (installed: {installed_timm_version()})")
+        print("regenerate with: python -m specseg.encoders.timm_index --refresh [--out PATH] [NAME ...]")
+        return 0
+    from specseg.encoders.timm_index_build import main as refresh
+
+    return refresh(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
