@@ -102,6 +102,11 @@ def name_problem(encoder_name: str) -> str | None:
     )
 
 
+def _brief(reason: str, limit: int = 200) -> str:
+    """A stored reason cut to one readable clause."""
+    return reason if len(reason) <= limit else reason[: limit - 3].rstrip() + "..."
+
+
 def _layout(model: str, info: dict[str, Any], depth: int) -> timm_layout.Layout:
     return timm_layout.layout(model, info["d"], info["r"], depth)
 
@@ -138,7 +143,7 @@ def encoder_problems(encoder_name: str, depth: int, output_stride: int) -> list[
                 (
                     "output_stride",
                     f"timm model {model!r} cannot be dilated to output_stride {output_stride} with exactly the declared "
-                    f"strides ({verdict}); use output_stride 32" + (" or a smaller encoder.depth" if depth > 1 else ""),
+                    f"strides ({_brief(verdict)}); use output_stride 32" + (" or a smaller encoder.depth" if depth > 1 else ""),
                 )
             ]
     return []
