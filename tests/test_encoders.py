@@ -169,7 +169,7 @@ def test_smp_names_resolve_to_timm_models_and_weights() -> None:
     for row in SMP_NAMES:
         if row.timm_model is not None:
             assert timm.is_model(row.timm_model), row.name
-        for weights, settings in row.weights.items():
+        for weights, settings in row.pretrained_settings.items():
             tag = settings.get("timm")
             if tag is None:
                 assert settings["repo_id"].startswith("smp-hub/") and len(settings["revision"]) == 40
