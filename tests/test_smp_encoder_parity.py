@@ -23,6 +23,8 @@ from specseg.spec.encoder import EncoderSpec
 from specseg.testing import single_threaded
 from specseg.weights import load_into
 from tests import test_smp_parity as parity
+from tests import test_smp_weights as smp_weights
+from tests.hf_cache import HubCache, hub_cache  # noqa: F401 - fixture
 
 smp = pytest.importorskip("segmentation_models_pytorch")
 
@@ -103,3 +105,14 @@ def test_vgg_refuses_dilation_with_a_located_error() -> None:
         specseg.build("specseg: 1\nencoder:\n  name: vgg11\n  output_stride: 16\ndecoder: {architecture: deeplabv3}\n")
     (issue,) = info.value.issues
     assert issue.path == ("encoder", "output_stride") and issue.location.line == 4 and "max-pooling" in issue.message
+
+
+#: ``weights: <name>`` fetches SMP's file for these names and gives SMP's outputs (a local offline cache).
+WEIGHTS = [("vgg11", "imagenet", 3), ("mobilenet_v2", "imagenet", 1)]
+
+
+@pytest.mark.parametrize("name,weights,in_channels", WEIGHTS, ids=[f"{n}.{w}-in{c}" for n, w, c in WEIGHTS])
+def test_smp_pretrained_weights_load_as_in_smp(
+    name: str, weights: str, in_channels: int, hub_cache: HubCache, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    smp_weights.test_pretrained_weights_as_smp_loads_them(name, weights, in_channels, hub_cache, monkeypatch)

@@ -127,23 +127,12 @@ def _rows() -> list[SmpName]:
         )
 
     # --- VGG: torchvision's body in specseg's module, SMP's `features.N` layout and taps.
-    vggs = {
-        "vgg11": "ad8b90e1051c38fdbf399cf5016886a1be357390",
-        "vgg11_bn": "59757f9215032c9f092977092d57d26a9df7fd9c",
-        "vgg13": "1b70ff2580f101a8007a48b51e2b5d1e5925dc42",
-        "vgg13_bn": "9be454515193af6612261b7614fe90607e27b143",
-        "vgg16": "49d74b799006ee252b86e25acd6f1fd8ac9a99c1",
-        "vgg16_bn": "2c186d02fb519e93219a99a1c2af6295aef0bf0d",
-        "vgg19": "2853d00d7bca364dbb98be4d6afa347e5aeec1f6",
-        "vgg19_bn": "f09a924cb0d201ea6f61601df9559141382271d7",
-    }
-    for name, revision in vggs.items():
+    for name in ("vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"):
         rows.append(
             SmpName(
                 name, "VGG",
                 encoder="specseg.encoders.vgg:VGGEncoder",
                 params={"layers": int(name[3:5]), "batch_norm": name.endswith("_bn")},
-                weights=_hub(name, imagenet=revision),
                 timm_weights_model=name,
             )
         )
@@ -202,7 +191,6 @@ def _rows() -> list[SmpName]:
         SmpName(
             "mobilenet_v2", "MobileNet",
             encoder="specseg.encoders.mobilenet:MobileNetV2Encoder",
-            weights=_hub("mobilenet_v2", imagenet="e67aa804e17f7b404b629127eabbd224c4e0690b"),
         )
     )
     rows.append(
