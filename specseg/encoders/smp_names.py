@@ -126,11 +126,16 @@ def _rows() -> list[SmpName]:
             )
         )
 
-    # --- VGG
-    for depth in (11, 13, 16, 19):
-        for bn in ("", "_bn"):
-            name = f"vgg{depth}{bn}"
-            rows.append(SmpName(name, "VGG", name, {"imagenet": {"timm": f"{name}.tv_in1k", **IMAGENET}}, note=f"timm `{name}`, same network and torchvision weights; {layout}"))
+    # --- VGG: torchvision's body in specseg's module, SMP's `features.N` layout and taps.
+    for name in ("vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"):
+        rows.append(
+            SmpName(
+                name, "VGG",
+                encoder="specseg.encoders.vgg:VGGEncoder",
+                params={"layers": int(name[3:5]), "batch_norm": name.endswith("_bn")},
+                timm_weights_model=name,
+            )
+        )
 
     # --- SE-Net (Cadene's pretrainedmodels networks, in timm as legacy_*)
     for name, model in {
@@ -184,8 +189,8 @@ def _rows() -> list[SmpName]:
 
     rows.append(
         SmpName(
-            "mobilenet_v2", "MobileNet", "mobilenetv2_100", {"imagenet": {"timm": "mobilenetv2_100.ra_in1k", **IMAGENET}},
-            note=f"timm `mobilenetv2_100`, the same architecture; ImageNet weights are timm's (SMP: torchvision's); {layout}; the stride-32 feature is the last block (320 channels; SMP: the 1280-channel head convolution)",
+            "mobilenet_v2", "MobileNet",
+            encoder="specseg.encoders.mobilenet:MobileNetV2Encoder",
         )
     )
     rows.append(
