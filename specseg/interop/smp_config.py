@@ -110,6 +110,17 @@ def spec_from_smp_kwargs(
     return spec
 
 
+def spec_path_of(argument: str) -> str:
+    """The spec key an SMP argument maps to by the general rule (``decoder_use_norm`` -> ``decoder.norm``)."""
+    if argument in _DECODER_SPECIAL:
+        return f"decoder.{_DECODER_SPECIAL[argument]}"
+    if argument in _ENCODER_KEYS:
+        return f"encoder.{_ENCODER_KEYS[argument]}"
+    if argument.startswith("decoder_"):
+        return f"decoder.{argument[len('decoder_'):]}"
+    return f"encoder.params.{argument}"
+
+
 def _current_names(model_class: str, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """``kwargs`` with SMP's deprecated names replaced as SMP does (with its DeprecationWarning).
 
