@@ -72,7 +72,7 @@ class SegmentationModel(nn.Module):
             name = self.spec.encoder.name
             nh, nw = rule.nearest(h), rule.nearest(w)
             nearest = f" Nearest valid size: {nh}x{nw} (pad or resize the input)" if nh and nw else ""
-            raise ValueError(
+            raise InputShapeError(
                 f"encoder {name} takes input heights and widths of {rule.describe()}; got {h}x{w}.{nearest}"
             )
         if not self.requires_divisible_input:

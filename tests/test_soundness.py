@@ -21,6 +21,7 @@ randomness. Failures found by long runs are kept below as explicit cases.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -150,7 +151,7 @@ def _feature_strides(model: Any) -> list[int] | None:
     return None
 
 
-def _check_forward(model: Any, spec: Any, size: int) -> None:
+def _check_forward(model: Any, spec: Any, size: int, full_size: bool) -> None:
     """A forward at ``size`` x ``size`` gives the declared outputs, and features at their declared strides."""
     x = torch.zeros(2, spec.encoder.in_channels, size, size)
     try:
@@ -161,7 +162,11 @@ def _check_forward(model: Any, spec: Any, size: int) -> None:
         features = model.encoder(x)
         out = model(x)
     masks = out[0] if isinstance(out, tuple) else out
-    assert tuple(masks.shape) == (2, spec.head.classes, size, size), (tuple(masks.shape), size)
+    assert tuple(masks.shape[:2]) == (2, spec.head.classes), tuple(masks.shape)
+    if full_size:
+        assert tuple(masks.shape[2:]) == (size, size), (tuple(masks.shape), size)
+    else:  # an explicit head.upsampling (or PSPNet's fixed 8 at other depths, as in SMP) scales the mask
+        assert masks.shape[2] == masks.shape[3] and size * 32 >= masks.shape[2] * 1 >= size // 32, tuple(masks.shape)
     if spec.aux_params is not None:
         assert isinstance(out, tuple) and tuple(out[1].shape) == (2, spec.aux_params.classes)
     strides = _feature_strides(model)
@@ -194,8 +199,10 @@ def check_promise(spec_data: dict[str, Any], tmp_path: Path, sizes: tuple[int, .
             pytest.fail(f"validate accepted {spec_data} but build refused it: {exc}")
         model.eval()
         default = model.default_input_size(64)
+        # The mask has the input's size unless the spec scales it (SMP's head upsampling, PSPNet's 8 at any depth).
+        full_size = "upsampling" not in spec_data.get("head", {}) and spec.architecture != "pspnet"
         for size in dict.fromkeys((default,) + sizes):
-            _check_forward(model, spec, size)
+            _check_forward(model, spec, size, full_size)
     return "built"
 
 
@@ -234,13 +241,30 @@ def test_regressions(spec_data: dict[str, Any], tmp_path: Path) -> None:
 def test_validate_accepts_then_build_works(tmp_path_factory: pytest.TempPathFactory) -> None:
     counts = {"refused": 0, "built": 0}
 
+    log = os.environ.get("SPECSEG_FUZZ_LOG")
+    failures: list[str] = []
+
     @_settings(24)
     @given(specs())
     def run(spec_data: dict[str, Any]) -> None:
-        counts[check_promise(spec_data, tmp_path_factory.mktemp("spec"), sizes=(64, 96))] += 1
+        verdict, detail = "failed", ""
+        try:
+            verdict = check_promise(spec_data, tmp_path_factory.mktemp("spec"), sizes=(64, 96))
+        except (Exception, pytest.fail.Exception) as exc:
+            detail = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:500]
+            if not _LONG_RUN:
+                raise
+            # A long run goes on after a failure, to find them all; they are reported at the end.
+            failures.append(f"{json.dumps(spec_data)} -> {detail}")
+        finally:
+            if log:  # one line per spec tried, for the count and the findings
+                with open(log, "a", encoding="utf-8") as handle:
+                    handle.write(f"{verdict}\t{json.dumps(spec_data)}\t{detail}\n")
+        counts[verdict] = counts.get(verdict, 0) + 1
 
     run()
     if _LONG_RUN:
         print(f"soundness search: {counts}")
+    assert not failures, "\n".join(failures)
     # The search must reach both verdicts, or it tests nothing.
     assert counts["built"] > 0 and counts["refused"] > 0, counts

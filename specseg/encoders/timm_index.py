@@ -97,8 +97,8 @@ def name_problem(encoder_name: str) -> str | None:
     hints = closest(model, models, n=3)
     hint = f"; did you mean {', '.join(repr('tu-' + h) for h in hints)}?" if hints else ""
     return (
-        f"timm {index().get('timm')} has no model named {model!r}{hint} "
-        "(`specseg list encoders 'tu-*'` lists them; names are lowercase)"
+        f"timm has no model named {model!r}{hint} (timm {index().get('timm')}; "
+        "`specseg list encoders 'tu-*'` lists them; names are lowercase)"
     )
 
 
@@ -147,6 +147,25 @@ def encoder_problems(encoder_name: str, depth: int, output_stride: int) -> list[
                 )
             ]
     return []
+
+
+def builtin_problems(name: str, depth: int, output_stride: int) -> list[tuple[str, str]]:
+    """``(encoder key, message)`` when built-in encoder ``name`` cannot reach ``output_stride`` at ``depth``.
+
+    The index holds what each built-in name gave when built at output stride
+    16 and 8 (``builtins``); names it lacks (plugins) are checked at build.
+    """
+    info = index().get("builtins", {}).get(name)
+    if info is None or output_stride >= 2**depth:
+        return []
+    verdicts = info.get("os", {})
+    verdict = verdicts.get(f"{depth}/{output_stride}")
+    if verdict is None:
+        deeper = [verdicts.get(f"{d}/{output_stride}") for d in range(depth + 1, 6)]
+        verdict = "ok" if "ok" in deeper else next((v for v in deeper if v is not None), "ok")
+    if verdict == "ok":
+        return []
+    return [("output_stride", _brief(verdict, 300))]
 
 
 def supported_depths(model: str) -> list[int]:

@@ -354,7 +354,9 @@ def main(argv: list[str]) -> int:
             names.append(arg)
     start = time.monotonic()
     torch.set_num_threads(1)
-    index = generate(names or None, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    journal = out.with_name(out.name + ".journal")
+    index = generate(names or None, progress=progress, journal=journal)
     if names and out.exists():
         # Refreshing some names keeps the others.
         from specseg.encoders.timm_index import read_index
@@ -362,6 +364,69 @@ def main(argv: list[str]) -> int:
         old = read_index(out)
         old["models"].update(index["models"])
         index = {**old, "timm": index["timm"], "torch": index["torch"]}
+    else:
+        index["builtins"] = generate_builtins(progress=progress)
     write(index, out)
+    journal.unlink(missing_ok=True)
     print(f"wrote {out}: {len(index['models'])} models in {time.monotonic() - start:.0f} s", file=sys.stderr)
     return 0
+
+
+# --- built-in (catalogue) encoders ---------------------------------------------------------------------
+
+
+def _check_builtin(name: str, depth: int, output_stride: int, size: int) -> str | None:
+    """None if built-in encoder ``name`` builds at ``depth``/``output_stride`` and its deepest map has that stride."""
+    from specseg.encoders.factory import EncoderBuildError, build_encoder
+    from specseg.spec.encoder import EncoderSpec
+
+    try:
+        with torch.device("meta"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            encoder = build_encoder(EncoderSpec(name=name, depth=depth, output_stride=output_stride), load_weights=False)
+        encoder.eval()
+        with torch.inference_mode():
+            features = encoder(torch.zeros(1, 3, size, size, device="meta"))
+    except EncoderBuildError as exc:
+        return str(exc).split(": ", 1)[-1] if "cannot be dilated" not in str(exc) else str(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure is a verdict
+        return _first_line(exc)
+    stride = min(output_stride, 2**depth)
+    got = tuple(int(v) for v in features[-1].shape[-2:])
+    if got != (size // stride, size // stride):
+        return f"its deepest feature map is {got[0]}x{got[1]} at a {size}x{size} input, not stride {stride}"
+    return None
+
+
+def examine_builtin(name: str) -> dict[str, Any]:
+    """Index entry of a built-in encoder name: ``os`` verdicts (``ok`` or why not) and failing sizes."""
+    entry: dict[str, Any] = {}
+    verdicts = {}
+    for depth, output_stride in ((5, 16), (5, 8), (4, 8)):
+        if depth == 4 and verdicts.get("5/8") == "ok":
+            continue
+        verdicts[f"{depth}/{output_stride}"] = _check_builtin(name, depth, output_stride, 64) or "ok"
+    entry["os"] = verdicts
+    bad = {s: r for s in QUICK_SIZES if (r := _check_builtin(name, 5, 32, s)) is not None}
+    if bad:
+        entry["bad_sizes"] = {str(s): r for s, r in bad.items()}
+    return entry
+
+
+def generate_builtins(names: list[str] | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """``{name: entry}`` for the built-in encoder names (see :func:`examine_builtin`)."""
+    from specseg.encoders.registry import registry
+
+    out = {}
+    # Names built straight from a timm model are covered by that model's entry.
+    own = [e.name for e in registry.entries() if e.is_builtin and (e.timm_model is None or e.timm_options)]
+    for name in names or own:
+        start = time.monotonic()
+        try:
+            with _time_limit(MODEL_TIMEOUT_S):
+                out[name] = examine_builtin(name)
+        except Exception as exc:  # noqa: BLE001
+            out[name] = {"e": f"could not be examined: {_first_line(exc)}"}
+        if progress is not None:
+            progress(f"{name}\t{time.monotonic() - start:.2f}s\t{out[name]}")
+    return out

@@ -216,8 +216,10 @@ class TimmUniversalEncoder(nn.Module):
         style, indices = plan.style, plan.indices
         # Only strides the selected features reach matter: depth 3 at output_stride 16 needs no dilation.
         method = "none"
+        # The index describes timm's defaults; extra arguments or a patch are checked live.
+        live_params = {**kwargs, **({"patch": patch} if patch is not None else {})}
         if plan.needs_dilation(output_stride):
-            method = dilation or _dilation_method(name, depth, output_stride, kwargs)
+            method = dilation or _dilation_method(name, depth, output_stride, live_params)
         create_kwargs: dict[str, Any] = dict(features_only=True, in_chans=in_channels, out_indices=indices, **kwargs)
         if method == "native":
             create_kwargs["output_stride"] = output_stride
@@ -242,7 +244,7 @@ class TimmUniversalEncoder(nn.Module):
         #: Declared stride of every returned map (what the index generator and the tests check on real maps).
         self.feature_strides = list(plan.strides_at(output_stride))
         #: Input sizes the model takes (None: any; the architecture's divisibility rule applies on top).
-        self.input_size_rule = None if dilation is not None else _size_rule(name, kwargs)
+        self.input_size_rule = None if dilation is not None else _size_rule(name, live_params)
         if style == "transformer":
             self._out_channels = [in_channels, 0] + channels
         elif style == "vgg":

@@ -36,10 +36,14 @@ def timm_encoder_issues(spec: "ModelSpec") -> list[CrossIssue]:
     """
     if spec.decoder.encoder_kind != "hierarchical" or spec.encoder.params:
         return []
+    from specseg.encoders.timm_index import builtin_problems, encoder_problems
+
     model = timm_model_of(spec.encoder.name)
-    if model is None:
-        return []
-    from specseg.encoders.timm_index import encoder_problems
+    if model is None:  # specseg's own modules (and patched timm models): verdicts found on them
+        return [
+            (("encoder", field), message, (("encoder", "name"),))
+            for field, message in builtin_problems(spec.encoder.name, spec.encoder.depth, spec.encoder.output_stride)
+        ]
 
     related = {"name": (("encoder", "depth"),), "depth": (("encoder", "name"),), "output_stride": (("encoder", "name"), ("encoder", "depth"))}
     return [
