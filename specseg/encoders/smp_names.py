@@ -6,7 +6,11 @@ Most SMP encoders are networks timm also has; specseg builds those names as
 where SMP's state-dict layout must be kept so SMP checkpoints load, does
 specseg have its own module: the torchvision-layout ResNet/ResNeXt
 (:mod:`specseg.encoders.resnet`) and SegFormer's Mix Transformer
-(:mod:`specseg.encoders.mix_transformer`).
+(:mod:`specseg.encoders.mix_transformer`). Where SMP taps other modules
+than timm's ``features_only`` (or configures timm's classes itself) but the
+parameter names agree, specseg builds timm's full network under SMP's keys
+and taps SMP's modules (:mod:`specseg.encoders.timm_body`: DenseNet,
+Xception, Inception, DPN, SE-Net, SK-ResNe(X)t).
 
 Every row records whether the network and state dict are SMP's (``note``
 empty) or how they differ; :func:`specseg.encoders.catalog.smp_comparison_rows`
@@ -117,14 +121,18 @@ def _rows() -> list[SmpName]:
 
     layout = "state-dict keys are timm's (under `model.`), not SMP's"
 
-    # --- DPN
-    for name, w in {"dpn68": "imagenet", "dpn68b": "imagenet+5k", "dpn92": "imagenet+5k", "dpn98": "imagenet", "dpn107": "imagenet+5k", "dpn131": "imagenet"}.items():
-        rows.append(
-            SmpName(
-                name, "DPN", name, {w: {"timm": f"{name}.mx_in1k", **DPN}},
-                note=f"timm `{name}`, same network and weights; {layout}; the stride-4..16 features are the concatenated paths without SMP's extra ReLU",
-            )
-        )
+    # --- DPN: timm's network under Cadene's (SMP's) keys, SMP's feature taps.
+    dpns = {
+        "dpn68": ("imagenet", "c209aefdeae6bc93937556629e974b44d4e58535"),
+        "dpn68b": ("imagenet+5k", "6c6615e77688e390ae0eaa81e26821fbd83cee4b"),
+        "dpn92": ("imagenet+5k", "d231f51ce4ad2c84ed5fcaf4ef0cfece6814a526"),
+        "dpn98": ("imagenet", "b2836c86216c1ddce980d832f7deaa4ca22babd3"),
+        "dpn107": ("imagenet+5k", "dab4cd6b8b79de3db970f2dbff85359a8847db05"),
+        "dpn131": ("imagenet", "04bbb9f415ca2bb59f3d8227857967b74698515e"),
+    }
+    for name, (w, revision) in dpns.items():
+        hub = {w: {"repo_id": f"smp-hub/{name}.{w.replace('+', '-')}", "revision": revision, **DPN}}
+        rows.append(SmpName(name, "DPN", encoder="specseg.encoders.dpn:DPNEncoder", params={"model": name}, weights=hub, timm_weights_model=name))
 
     # --- VGG
     for depth in (11, 13, 16, 19):
@@ -132,44 +140,49 @@ def _rows() -> list[SmpName]:
             name = f"vgg{depth}{bn}"
             rows.append(SmpName(name, "VGG", name, {"imagenet": {"timm": f"{name}.tv_in1k", **IMAGENET}}, note=f"timm `{name}`, same network and torchvision weights; {layout}"))
 
-    # --- SE-Net (Cadene's pretrainedmodels networks, in timm as legacy_*)
-    for name, model in {
-        "senet154": "legacy_senet154",
-        "se_resnet50": "legacy_seresnet50",
-        "se_resnet101": "legacy_seresnet101",
-        "se_resnet152": "legacy_seresnet152",
-        "se_resnext50_32x4d": "legacy_seresnext50_32x4d",
-        "se_resnext101_32x4d": "legacy_seresnext101_32x4d",
-    }.items():
-        rows.append(SmpName(name, "SE-Net", model, {"imagenet": {"timm": f"{model}.in1k", **IMAGENET}}, note=f"timm `{model}`, same network and weights; {layout}"))
-
-    # --- DenseNet
-    for n in (121, 169, 201, 161):
-        name = f"densenet{n}"
+    # --- SE-Net: Cadene's networks (in timm as legacy_*), under Cadene's (SMP's) keys.
+    senets = {
+        "senet154": ("legacy_senet154", "249f45efc9881ba560a0c480128edbc34ab87e40"),
+        "se_resnet50": ("legacy_seresnet50", "e6b4bc2dc85226c3d3474544410724a485455459"),
+        "se_resnet101": ("legacy_seresnet101", "71fe95cc0a27f444cf83671f354de02dc741b18b"),
+        "se_resnet152": ("legacy_seresnet152", "e79fc3d9d76f197bd76a2593c2054edf1083fe32"),
+        "se_resnext50_32x4d": ("legacy_seresnext50_32x4d", "73246406d879a2b0e3fdfe6fddd56347d38f38ae"),
+        "se_resnext101_32x4d": ("legacy_seresnext101_32x4d", "18808a4276f46421d358a9de554e0b93c2795df4"),
+    }
+    for name, (model, revision) in senets.items():
         rows.append(
             SmpName(
-                name, "DenseNet", name, {"imagenet": {"timm": f"{name}.tv_in1k", **IMAGENET}},
-                note=f"timm `{name}`, same network and torchvision weights; {layout}; the stride-4..16 features are the dense blocks' outputs (SMP applies the next transition's norm and ReLU first)",
+                name, "SE-Net", encoder="specseg.encoders.senet:SENetEncoder", params={"model": model},
+                weights=_hub(name, imagenet=revision), timm_weights_model=model,
             )
         )
 
-    # --- Inception (SMP pads their 3x3 convolutions and max-pools so feature sizes halve exactly; so does specseg)
-    rows.append(
-        SmpName(
-            "inceptionresnetv2", "Inception", "inception_resnet_v2",
-            _tags(INCEPTION, {"imagenet": "inception_resnet_v2.tf_in1k", "imagenet+background": "inception_resnet_v2.tf_in1k"}),
-            note=f"timm `inception_resnet_v2` with SMP's padding fix, same weights; {layout}",
-            timm_options={"patch": "inception_padding"},
+    # --- DenseNet: timm's network under torchvision's (SMP's) keys, SMP's feature taps.
+    densenets = {
+        "densenet121": "a17c96896a265b61338f66f61d3887b24f61995a",
+        "densenet169": "8facfba9fc72f7750879dac9ac6ceb3ab990de8d",
+        "densenet201": "ed5deb355d71659391d46fae5e7587460fbb5f84",
+        "densenet161": "9afe0fec51ab2a627141769d97d6f83756d78446",
+    }
+    for name, revision in densenets.items():
+        rows.append(
+            SmpName(
+                name, "DenseNet", encoder="specseg.encoders.densenet:DenseNetEncoder", params={"model": name},
+                weights=_hub(name, imagenet=revision), timm_weights_model=name,
+            )
         )
-    )
-    rows.append(
-        SmpName(
-            "inceptionv4", "Inception", "inception_v4",
-            _tags(INCEPTION, {"imagenet": "inception_v4.tf_in1k", "imagenet+background": "inception_v4.tf_in1k"}),
-            note=f"timm `inception_v4` with SMP's padding fix, same weights; {layout}; the stride-4 feature has 160 channels (SMP: 192, one module later)",
-            timm_options={"patch": "inception_padding"},
-        )
-    )
+
+    # --- Inception: timm's networks under Cadene's (SMP's) keys, SMP's padding and feature taps.
+    inception_hub = {
+        "inceptionresnetv2": ("specseg.encoders.inception:InceptionResNetV2Encoder", "inception_resnet_v2", "120c5afdbb80a1c989db0a7423ebb7a9db9b1e6c", "3ecf3491658dc0f6a76d69c9d1cb36511b1ee56c"),
+        "inceptionv4": ("specseg.encoders.inception:InceptionV4Encoder", "inception_v4", "918fb54f07811d82a4ecde3a51156041d0facba9", "8c2a48e20d2709ee64f8421c61be309f05bfa536"),
+    }
+    for name, (encoder, model, imagenet, background) in inception_hub.items():
+        weights = {
+            "imagenet": {"repo_id": f"smp-hub/{name}.imagenet", "revision": imagenet, **INCEPTION},
+            "imagenet+background": {"repo_id": f"smp-hub/{name}.imagenet-background", "revision": background, **INCEPTION},
+        }
+        rows.append(SmpName(name, "Inception", encoder=encoder, params={"model": model}, weights=weights, timm_weights_model=model))
 
     # --- EfficientNet (the original TF networks, 'same' padding: timm's tf_efficientnet_b*)
     for b in range(8):
@@ -190,9 +203,8 @@ def _rows() -> list[SmpName]:
     )
     rows.append(
         SmpName(
-            "xception", "Xception", "legacy_xception", {"imagenet": {"timm": "legacy_xception.tf_in1k", **INCEPTION}},
-            note=f"timm `legacy_xception` with SMP's stem padding fix, same weights; {layout}; the stride-4..16 features are taken after the following ReLU",
-            timm_options={"patch": "xception_padding"},
+            "xception", "Xception", encoder="specseg.encoders.xception:XceptionEncoder", params={"model": "legacy_xception"},
+            weights=_hub("xception", INCEPTION, imagenet="01cfaf27c11353b1f0c578e7e26d2c000ea91049"), timm_weights_model="legacy_xception",
         )
     )
 
@@ -224,13 +236,15 @@ def _rows() -> list[SmpName]:
             )
         )
 
-    for name, model in {"timm-skresnet18": "skresnet18", "timm-skresnet34": "skresnet34", "timm-skresnext50_32x4d": "skresnext50_32x4d"}.items():
-        rows.append(
-            SmpName(
-                name, "SK-ResNe(X)t", model, {"imagenet": {"timm": f"{model}.ra_in1k", **IMAGENET}},
-                note=f"timm `{model}` (the class SMP subclasses, as configured by timm: its selective-kernel attention width differs from SMP's, so parameter counts differ); {layout}",
-            )
-        )
+    # --- SK-ResNe(X)t: timm's ResNet class with SMP's own selective-kernel settings.
+    sk_basic = {"block": "basic", "sk_kwargs": {"rd_ratio": 0.125, "split_input": True}}
+    sknets = {
+        "timm-skresnet18": ({**sk_basic, "layers": [2, 2, 2, 2]}, "6c97652bb744d89177b68274d2fda3923a7d1f95"),
+        "timm-skresnet34": ({**sk_basic, "layers": [3, 4, 6, 3]}, "2367796924a8182cc835ef6b5dc303917f923f99"),
+        "timm-skresnext50_32x4d": ({"block": "bottleneck", "layers": [3, 4, 6, 3], "cardinality": 32, "base_width": 4}, "50207e407cc4c6ea9e6872963db6844ca7b7b9de"),
+    }
+    for name, (params, revision) in sknets.items():
+        rows.append(SmpName(name, "SK-ResNe(X)t", encoder="specseg.encoders.skresnet:SKResNetEncoder", params=params, weights=_hub(name, imagenet=revision)))
 
     for i in range(5):
         name = f"mobileone_s{i}"
