@@ -23,6 +23,8 @@ from specseg.spec.encoder import EncoderSpec
 from specseg.testing import single_threaded
 from specseg.weights import load_into
 from tests import test_smp_parity as parity
+from tests import test_smp_weights as smp_weights
+from tests.hf_cache import HubCache, hub_cache  # noqa: F401 - fixture
 
 smp = pytest.importorskip("segmentation_models_pytorch")
 
@@ -31,6 +33,8 @@ every = pytest.mark.skipif(not ALL, reason="larger family member: set SPECSEG_SM
 
 #: name -> (smallest of its family, output strides SMP can dilate it to, smallest depth SMP accepts)
 FAMILIES: dict[str, tuple[list[str], tuple[int, ...], int]] = {
+    "vgg": ([f"vgg{n}{bn}" for n in (11, 13, 16, 19) for bn in ("", "_bn")], (), 1),
+    "mobilenet_v2": (["mobilenet_v2"], (16, 8), 1),
     "densenet": (["densenet121", "densenet169", "densenet201", "densenet161"], (), 1),
     "xception": (["xception"], (), 1),
     "inception": (["inceptionv4", "inceptionresnetv2"], (), 1),
@@ -92,6 +96,8 @@ def test_encoder_is_smps(name: str, depth: int, output_stride: int) -> None:
 
 #: Whole models through save_pretrained + import-smp: (SMP class, kwargs, input size), one per family by default.
 MODELS = [
+    ("Unet", {"encoder_name": "vgg11", "encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "classes": 2}, (64, 64)),
+    ("DeepLabV3Plus", {"encoder_name": "mobilenet_v2", "encoder_output_stride": 8, "in_channels": 1}, (64, 64)),
     ("Unet", {"encoder_name": "densenet121", "encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "classes": 2}, (64, 64)),
     ("FPN", {"encoder_name": "xception", "decoder_pyramid_channels": 64, "decoder_segmentation_channels": 32}, (64, 64)),
     ("Unet", {"encoder_name": "inceptionv4", "encoder_depth": 3, "decoder_channels": (32, 16, 8)}, (64, 64)),
@@ -110,6 +116,33 @@ MODELS = [
 @pytest.mark.parametrize("case", MODELS, ids=parity._case_id)
 def test_smp_model_imports_with_equal_outputs(case: tuple, tmp_path: Path) -> None:
     parity.test_same_network_as_smp(case, tmp_path)
+
+
+def test_vgg_refuses_dilation_with_a_located_error() -> None:
+    with pytest.raises(specseg.SpecError) as info:
+        specseg.build("specseg: 1\nencoder:\n  name: vgg11\n  output_stride: 16\ndecoder: {architecture: deeplabv3}\n")
+    (issue,) = info.value.issues
+    assert issue.path == ("encoder", "output_stride") and issue.location.line == 4 and "max-pooling" in issue.message
+
+
+#: ``weights: <name>`` fetches SMP's file for these names and gives SMP's outputs (a local offline cache).
+WEIGHTS = [
+    ("vgg11", "imagenet", 3),
+    ("mobilenet_v2", "imagenet", 1),
+    ("densenet121", "imagenet", 3),
+    pytest.param("xception", "imagenet", 1, marks=every),
+    pytest.param("inceptionv4", "imagenet+background", 3, marks=every),
+    ("dpn68b", "imagenet+5k", 3),
+    pytest.param("se_resnet50", "imagenet", 4, marks=every),
+    ("timm-skresnet18", "imagenet", 3),
+]
+
+
+@pytest.mark.parametrize("name,weights,in_channels", WEIGHTS, ids=lambda v: str(v))
+def test_smp_pretrained_weights_load_as_in_smp(
+    name: str, weights: str, in_channels: int, hub_cache: HubCache, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    smp_weights.test_pretrained_weights_as_smp_loads_them(name, weights, in_channels, hub_cache, monkeypatch)
 
 
 #: Names whose encoders are SMP's networks under SMP's keys (the README's encoder table says "same").
