@@ -163,3 +163,12 @@ def test_index_entries_match_the_models() -> None:
         stored = dict(timm_index.entry(name))
         stored.pop("t", None)
         assert examine(name) == stored, f"{name}: python -m specseg.encoders.timm_index --refresh {name}"
+
+
+def test_builtin_verdicts_cover_the_catalogue() -> None:
+    """Every built-in name built by specseg's own modules has dilation verdicts (else: --refresh-builtins)."""
+    from specseg.encoders.registry import registry
+
+    own = {e.name for e in registry.entries() if e.is_builtin and (e.timm_model is None or e.timm_options)}
+    missing = sorted(own - set(timm_index.index().get("builtins", {})))
+    assert not missing, f"python -m specseg.encoders.timm_index --refresh-builtins ({missing[:5]} ...)"

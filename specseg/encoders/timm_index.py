@@ -209,10 +209,11 @@ def size_rule(model: str) -> tuple[bool, SizeRule | None]:
 def main(argv: list[str] | None = None) -> int:
     """``python -m specseg.encoders.timm_index --refresh [NAME ...]``: regenerate the index (needs torch and timm)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if "--refresh" not in args:
+    if "--refresh" not in args and "--refresh-builtins" not in args:
         info = index()
         print(f"timm index: {len(info['models'])} models, generated from timm {info.get('timm')} (installed: {installed_timm_version()})")
         print("regenerate with: python -m specseg.encoders.timm_index --refresh [--out PATH] [NAME ...]")
+        print("built-in names only: python -m specseg.encoders.timm_index --refresh-builtins")
         return 0
     from specseg.encoders.timm_index_build import main as refresh
 

@@ -346,6 +346,15 @@ def main(argv: list[str]) -> int:
     out = INDEX_PATH
     names: list[str] = []
     args = list(argv)
+    if "--refresh-builtins" in args:
+        # Only the built-in names' verdicts (after adding or changing a built-in encoder module).
+        from specseg.encoders.timm_index import read_index
+
+        index = read_index(out)
+        index["builtins"] = generate_builtins(progress=lambda line: print(line, file=sys.stderr, flush=True))
+        write(index, out)
+        print(f"wrote {out}: {len(index['builtins'])} built-in names", file=sys.stderr)
+        return 0
     while args:
         arg = args.pop(0)
         if arg == "--out":
