@@ -149,6 +149,36 @@ def encoder_problems(encoder_name: str, depth: int, output_stride: int) -> list[
     return []
 
 
+def vit_problems(encoder_name: str, depth: int) -> list[tuple[str, str]]:
+    """``(encoder key, message)`` when ``tu-`` model ``encoder_name`` cannot be DPT's ViT encoder at ``depth``.
+
+    From the index: CNN-style models (first features at stride 1 or 2) have
+    no patch embedding; a ViT has one feature level per block, and DPT
+    rescales by powers of two, so the patch size must be one.
+    """
+    model = encoder_name[3:].partition(".")[0]
+    info = entry(model)
+    if info is None or "d" not in info:
+        return []
+    default, full = info["d"], info["r"]
+    if default and default[0] <= 2:
+        return [
+            (
+                "name",
+                f"timm model {model!r} is a CNN (features from stride {default[0]}), not a vision transformer with a "
+                "patch embedding, which DPT needs; use a ViT such as tu-vit_tiny_patch16_224 (for CNN encoders use "
+                "another architecture, e.g. upernet or fpn)",
+            )
+        ]
+    if len(set(full)) == 1:
+        patch = full[0]
+        if patch & (patch - 1):
+            return [("name", f"timm model {model!r} has patch size {patch}; DPT rescales its features by powers of two, so it needs a power-of-two patch size such as 8 or 16")]
+        if depth > len(full):
+            return [("depth", f"timm model {model!r} has {len(full)} blocks; encoder.depth must be at most {len(full)}, got {depth}")]
+    return []
+
+
 def builtin_problems(name: str, depth: int, output_stride: int) -> list[tuple[str, str]]:
     """``(encoder key, message)`` when built-in encoder ``name`` cannot reach ``output_stride`` at ``depth``.
 

@@ -34,7 +34,18 @@ def timm_encoder_issues(spec: "ModelSpec") -> list[CrossIssue]:
     Encoders with ``encoder.params`` are left to the build, which checks the
     model it was given on the meta device (the index describes the defaults).
     """
-    if spec.decoder.encoder_kind != "hierarchical" or spec.encoder.params:
+    if spec.encoder.params:
+        return []
+    if spec.decoder.encoder_kind == "vit":
+        if not spec.encoder.name.startswith("tu-"):
+            return []  # the architecture's own rule names the fix
+        from specseg.encoders.timm_index import vit_problems
+
+        return [
+            (("encoder", field), message, (("decoder", "architecture"),))
+            for field, message in vit_problems(spec.encoder.name, spec.encoder.depth)
+        ]
+    if spec.decoder.encoder_kind != "hierarchical":
         return []
     from specseg.encoders.timm_index import builtin_problems, encoder_problems
 
