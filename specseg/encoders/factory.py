@@ -61,6 +61,16 @@ def _read(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
         raise EncoderBuildError(str(exc), "weights") from None
 
 
+def _read_source(source: WeightsSource) -> dict[str, torch.Tensor]:
+    """Download and read a named source's file, with its keys converted to specseg's module (``key_map``)."""
+    state_dict = _read(_fetch(source), source.sha256)
+    if source.key_map:
+        from specseg.encoders.registry import _resolve_import
+
+        state_dict = _resolve_import(source.key_map)(state_dict)
+    return state_dict
+
+
 def _strip_prefix(state_dict: dict[str, torch.Tensor], own_keys: set[str]) -> dict[str, torch.Tensor]:
     """Accept an encoder saved inside a whole model (``encoder.``-prefixed keys only)."""
     if state_dict and not (own_keys & set(state_dict)) and all(k.startswith("encoder.") for k in state_dict):
@@ -150,7 +160,9 @@ def _build_timm(
     pretrained: bool | str = False
     temporary: str | None = None
     own_layout: dict[str, torch.Tensor] | None = None
-    if load_weights and source is not None:
+    if load_weights and source is not None and source.layout == "smp":
+        own_layout = _read_source(source)  # SMP's encoder state dict: loaded below, as SMP loads it
+    elif load_weights and source is not None:
         pretrained = str(_fetch(source))
     elif load_weights and isinstance(spec.weights, WeightsFile):
         state_dict = _read(local_weights_path(spec.weights, base_dir), spec.weights.sha256)
@@ -181,7 +193,7 @@ def _build_timm(
         if temporary is not None:
             os.unlink(temporary)
     if own_layout is not None:
-        what = f"encoder weights from {spec.weights.path}"  # type: ignore[union-attr]
+        what = f"pretrained weights {spec.weights!r} ({source.describe()})" if source is not None else f"encoder weights from {spec.weights.path}"  # type: ignore[union-attr]
         _load_module_weights(encoder, own_layout, spec, what, adapt=None)
     return encoder
 
@@ -284,15 +296,12 @@ def _build_registered(entry: EncoderEntry, spec: EncoderSpec, load_weights: bool
 
     if pretrained:
         if source is not None:
-            path = _fetch(source)
             what = f"pretrained weights {spec.weights!r} ({source.describe()})"
-            sha = source.sha256
+            state_dict = _read_source(source)
         else:
             assert isinstance(spec.weights, WeightsFile)
-            path = local_weights_path(spec.weights, base_dir)
             what = f"encoder weights from {spec.weights.path}"
-            sha = spec.weights.sha256
-        state_dict = _read(path, sha)
+            state_dict = _read(local_weights_path(spec.weights, base_dir), spec.weights.sha256)
         _load_module_weights(encoder, state_dict, spec, what, adapt if needs_channels else (lambda: None))
     elif needs_channels:
         adapt()
