@@ -13,7 +13,7 @@ from torch import nn
 
 from specseg.encoders.pretrained import WeightsRequestError, WeightsSource, download, source_for
 from specseg.encoders.registry import EncoderEntry, PluginError, registry
-from specseg.errors import SpecError, SpecIssue
+from specseg.errors import SpecError, SpecIssue, SpecValueError
 from specseg.loader.suggest import closest
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 from specseg.weights import WeightsError, load_into, mismatch_report, read_state_dict
@@ -354,4 +354,6 @@ def build_encoder(spec: EncoderSpec, base_dir: Path | None = None, load_weights:
 def encoder_error(exc: EncoderBuildError, locate: Any) -> SpecError:
     """Turn an :class:`EncoderBuildError` into a located :class:`SpecError`."""
     path = ("encoder", exc.field)
-    return SpecError([SpecIssue(str(exc), path, locate(path))])
+    # SMP raises ValueError for an encoder that cannot be dilated; so does specseg (still located).
+    kind = SpecValueError if exc.field == "output_stride" else SpecError
+    return kind([SpecIssue(str(exc), path, locate(path))])
