@@ -212,7 +212,10 @@ def check_output_path(path: Path, force: bool, option: str) -> None:
             raise UsageError(f"{option} {path}: the name {part[:40]!r}... is {len(os.fsencode(part))} bytes; file names may have at most {name_max}")
     if path.is_dir():
         raise UsageError(f"{option} {path}: is a directory; give a file name such as {path / 'model.safetensors'}")
-    check_target(path, force)
+    try:
+        check_target(path, force)
+    except FileExistsError as exc:
+        raise FileExistsError(f"{option} {exc}") from None
     folder = _nearest_existing(path.parent)
     if not folder.is_dir():
         raise UsageError(f"{option} {path}: {folder} is not a folder, so no file can be created under it")
