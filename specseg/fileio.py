@@ -99,12 +99,12 @@ def check_target(path: Path, force: bool) -> None:
         return  # the write reports the real problem with its name
     if stat.S_ISLNK(st.st_mode):
         if not force:
-            raise FileExistsError(f"{path} exists; use --force (force=True) to overwrite it")
+            raise FileExistsError(f"{path} exists; use --force to overwrite it (force=True in Python)")
         return
     if not stat.S_ISREG(st.st_mode):
         raise FileExistsError(f"{path} is {_kind(st.st_mode)}, not a regular file; refusing to replace it (even with --force)")
     if not force:
-        raise FileExistsError(f"{path} exists; use --force (force=True) to overwrite it")
+        raise FileExistsError(f"{path} exists; use --force to overwrite it (force=True in Python)")
 
 
 def give_mode(tmp: Path, target: Path) -> None:
