@@ -125,8 +125,9 @@ def _sizes(runner: _Runner, depth: int) -> tuple[SizeRule | None, str | None]:
     results = {s: quick.get(s) if s in quick else runner.check(depth, 32, "none", s) for s in sizes}
     rule = rule_from_sizes([s for s, v in results.items() if v is None], sizes)
     if rule is not None and rule.only == ():
-        reasons = list(dict.fromkeys(v for v in results.values() if v))
-        return rule, reasons[0] if reasons else "no input size works"
+        reasons = [v for _, v in sorted(results.items()) if v]
+        # The largest size's reason: small sizes fail for reasons of their own (a 1x1 map under a 3x3 kernel).
+        return rule, reasons[-1] if reasons else "no input size works"
     return rule, None
 
 

@@ -47,6 +47,10 @@ class WeightsFile(SpecModel):
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="Expected sha256 of the file (64 lowercase hex digits); a mismatch is refused before loading.")
 
 
+#: A ``tu-`` name in timm's form, any case (``tu-ResNet18`` gets a suggestion; paths and modules do not qualify).
+_TIMM_LIKE = re.compile(r"[Tt][Uu]-[A-Za-z0-9][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)?\Z")
+
+
 def _encoder_name_schema() -> dict[str, Any]:
     from specseg.encoders.registry import registry
 
@@ -86,7 +90,7 @@ class EncoderSpec(SpecModel):
         problem = registry.problem(value)
         if problem is not None:
             raise ValueError(problem)
-        if value[:3].lower() == "tu-" and value not in registry:
+        if _TIMM_LIKE.match(value) and value not in registry:
             # timm names are checked against the shipped timm index (torch-free), with suggestions.
             from specseg.encoders.timm_index import name_problem
 
