@@ -162,11 +162,13 @@ def _check_forward(model: Any, spec: Any, size: int, full_size: bool) -> None:
         features = model.encoder(x)
         out = model(x)
     masks = out[0] if isinstance(out, tuple) else out
+    if spec.head.activation in ("argmax", "argmax2d"):
+        masks = masks.unsqueeze(1).expand(-1, spec.head.classes, -1, -1)  # class indices: (N, H, W), as in SMP
     assert tuple(masks.shape[:2]) == (2, spec.head.classes), tuple(masks.shape)
     if full_size:
         assert tuple(masks.shape[2:]) == (size, size), (tuple(masks.shape), size)
     else:  # an explicit head.upsampling (or PSPNet's fixed 8 at other depths, as in SMP) scales the mask
-        assert masks.shape[2] == masks.shape[3] and size * 32 >= masks.shape[2] * 1 >= size // 32, tuple(masks.shape)
+        assert masks.shape[2] == masks.shape[3] and size * 32 >= masks.shape[2] >= size // 32, tuple(masks.shape)
     if spec.aux_params is not None:
         assert isinstance(out, tuple) and tuple(out[1].shape) == (2, spec.aux_params.classes)
     strides = _feature_strides(model)
