@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from specseg.errors import Location, SpecError, SpecIssue, format_path
-from specseg.fileio import write_bytes_atomic, write_text_atomic
+from specseg.fileio import check_target, write_bytes_atomic, write_text_atomic
 from specseg.interop.smp_config import SMPConfigError, spec_from_smp_kwargs
 from specseg.loader.source import load_document
 from specseg.spec.formatting import canonical_text
@@ -81,6 +81,8 @@ def _config(src: Path) -> tuple[str, dict[str, Any], Any]:
         )
     data = dict(doc.data)
     model_class = data.pop("_model_class")
+    if not isinstance(model_class, str):
+        raise SpecError([SpecIssue(f"_model_class must be an SMP class name (a string), not {model_class!r}", ("_model_class",), doc.locate(("_model_class",)))])
     return model_class, data, doc
 
 
@@ -100,13 +102,20 @@ def spec_for_smp_folder(src: Path) -> tuple[dict[str, Any], Callable[[SpecError]
         path = (exc.argument,)
         raise SpecError([SpecIssue(str(exc), path, doc.locate(path))]) from None
 
+    def argument_of(path: tuple) -> str | None:
+        prefixes = [path[:n] for n in range(len(path), 0, -1)]
+        return next((origins[p] for p in prefixes if p in origins), None)
+
     def relocate(error: SpecError) -> SpecError:
         issues = []
         for issue in error.issues:
-            prefixes = [issue.path[:n] for n in range(len(issue.path), 0, -1)]
-            argument = next((origins[p] for p in prefixes if p in origins), None)
+            # The argument behind the path, else behind a path the rule relates it to (a default on one side).
+            candidates = [argument_of(tuple(issue.path))] + [argument_of(tuple(path)) for path, _ in issue.related]
+            argument = next((a for a in candidates if a is not None), None)
             if argument is None:
-                issues.append(SpecIssue(f"{format_path(issue.path)}: {issue.message}", (), doc.locate(())))
+                # A rule on defaults only: point at the model class, the argument that chose them.
+                where = ("_model_class",)
+                issues.append(SpecIssue(f"{format_path(issue.path)}: {issue.message}", where, doc.locate(where)))
             else:
                 message = f"SMP argument {argument} (spec {format_path(issue.path)}): {issue.message}"
                 issues.append(SpecIssue(message, (argument,), doc.locate((argument,))))
@@ -125,8 +134,8 @@ def spec_for_smp_folder(src: Path) -> tuple[dict[str, Any], Callable[[SpecError]
 
 def refusal(own: Mapping[str, Any], state_dict: Mapping[str, Any], problems: list[str], encoder_name: str) -> str:
     """Why a checkpoint does not load: its layout (same tensors, other key names) or its network differs."""
-    def shapes(keys: Mapping[str, Any], prefix: str) -> Counter:
-        return Counter(tuple(v.shape) for k, v in keys.items() if k.startswith(prefix))
+    def shapes(tensors: Mapping[str, Any]) -> Counter:
+        return Counter(tuple(v.shape) for v in tensors.values())
 
     detail = "; ".join(problems)
     for part, prefix in (("encoder", "encoder."), ("decoder and heads", "")):
@@ -134,7 +143,7 @@ def refusal(own: Mapping[str, Any], state_dict: Mapping[str, Any], problems: lis
         theirs = {k: v for k, v in state_dict.items() if k.startswith(prefix) and (prefix or not k.startswith("encoder."))}
         if ours.keys() == theirs.keys() and all(tuple(ours[k].shape) == tuple(theirs[k].shape) for k in ours):
             continue
-        if shapes(ours, "") == shapes(theirs, ""):
+        if shapes(ours) == shapes(theirs):
             return (
                 f"the layout differs: the file's {part} holds the same tensors as specseg's network for encoder "
                 f"{encoder_name!r} under other key names, and no key mapping is known for it ({detail})"
@@ -176,7 +185,10 @@ def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Pat
         spec = load_spec(spec_dict)
     except SpecError as exc:
         raise relocate(exc) from None
-    model = meta_model(spec)
+    try:
+        model = meta_model(spec)
+    except SpecError as exc:  # rules only the build checks (an encoder refusing its params): point at config.json
+        raise relocate(exc) from None
     own = model.state_dict()
     problems = mismatch_report(model, state_dict, own)
     if problems:
@@ -192,11 +204,12 @@ def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Pat
                 )
             ]
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
     spec_path, out_weights = out_dir / SPEC_NAME, out_dir / WEIGHTS_NAME
     for path in (spec_path, out_weights):
-        if path.exists() and not force:
-            raise FileExistsError(f"{path} exists; use --force to overwrite it")
+        check_target(path, force)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} is a file; the output of import-smp is a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
     data = weights_path.read_bytes()
     spec_dict["weights"] = {"path": WEIGHTS_NAME, "sha256": hashlib.sha256(data).hexdigest()}
     write_bytes_atomic(out_weights, data)
