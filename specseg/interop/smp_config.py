@@ -10,10 +10,12 @@ The rule, documented in the README:
   ``in_channels`` -> ``encoder.in_channels``;
 * ``classes``, ``activation``, ``upsampling`` -> ``head.*``; ``aux_params`` -> ``aux_params``;
 * any other keyword argument goes to ``encoder.params`` (SMP passes it to
-  ``tu-`` encoders); SMP ignores such arguments for its other encoders, and
-  ``encoder_output_stride`` where the class has no such parameter (only
-  DeepLabV3, DeepLabV3+ and PAN have it), so the mapping leaves them out, with
-  a warning, and the network is the one SMP built.
+  ``tu-`` encoders; for its other encoders SMP drops it, and specseg's
+  encoder refuses it with a reason rather than guess);
+* ``encoder_output_stride`` on a class without that parameter (all but
+  DeepLabV3, DeepLabV3+ and PAN) is such an argument: SMP records it in
+  config.json but builds output stride 32 for non-``tu-`` encoders, so the
+  mapping leaves it out, with a warning, and the network is the one SMP built.
 """
 
 from __future__ import annotations
@@ -143,25 +145,18 @@ def spec_path_of(argument: str) -> str:
 
 
 def _without_ignored(model_class: str, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``kwargs`` without the arguments SMP ignores, and their names (with a UserWarning).
+    """``kwargs`` without ``encoder_output_stride`` where SMP ignores it, and its name (with a UserWarning).
 
     SMP hands keyword arguments its constructor does not name to
-    ``get_encoder``, which passes them on to ``tu-`` encoders only:
-    for any other encoder they change nothing (``encoder_output_stride`` on
-    U-Net included: SMP records it in config.json and builds output stride 32).
+    ``get_encoder``, which passes them on to ``tu-`` encoders only: on U-Net,
+    FPN, ... with any other encoder, ``encoder_output_stride`` is recorded in
+    config.json and changes nothing (output stride 32). Other such arguments
+    are left to the encoder, which refuses what it does not take.
     """
     encoder_name = str(kwargs.get("encoder_name", SMP_DEFAULT_ENCODER))
-    if encoder_name.startswith("tu-"):
+    if encoder_name.startswith("tu-") or model_class in OUTPUT_STRIDE_CLASSES:
         return dict(kwargs), []
-    known = set(_ENCODER_KEYS) | set(_HEAD_KEYS) | set(_DECODER_SPECIAL) | set(SECTIONS[architecture_for_smp_class(model_class)].smp_renames)
-    known.add("aux_params")
-    dropped = [
-        key
-        for key in kwargs
-        if (key == "encoder_output_stride" and model_class not in OUTPUT_STRIDE_CLASSES)
-        or (key not in known and not key.startswith("decoder_"))
-    ]
-    dropped = [key for key in dropped if kwargs[key] is not None]
+    dropped = [key for key in ("encoder_output_stride",) if kwargs.get(key) is not None]
     if dropped:
         warnings.warn(
             f"SMP's {model_class} ignores {', '.join(dropped)} for encoder {encoder_name!r} (SMP passes such arguments "
