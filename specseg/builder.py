@@ -16,8 +16,10 @@ from specseg.errors import Location, SpecError, SpecIssue, SpecPath
 from specseg.heads import ClassificationHead, SegmentationHead
 from specseg.loader.document import Document
 from specseg.loader.compose import compose
-from specseg.model import SegmentationModel
+from specseg.model import SegmentationModel, SpecNetwork
 from specseg.spec.model import ModelSpec
+from specseg.spec.multitask import MultiTaskSpec
+from specseg.spec.versions import AnySpec, is_spec
 from specseg.spec.validation import validate_document
 
 if TYPE_CHECKING:
@@ -104,9 +106,9 @@ def _building_on_meta() -> contextlib.AbstractContextManager[Any]:
 
 def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[ModelSpec, Document | None, Path | None]:
     """Load and validate any spec source, keeping its document for error locations."""
-    if isinstance(source, ModelSpec) and not overrides:
+    if is_spec(source) and not overrides:
         return source, None, None
-    if isinstance(source, ModelSpec):
+    if is_spec(source):
         source = source.model_dump(mode="json")
     doc, base = compose(source, overrides)
     return validate_document(doc), doc, base
@@ -201,7 +203,13 @@ def _has_non_persistent_buffers(model: nn.Module) -> bool:
     return any(name not in persistent for name, _ in model.named_buffers())
 
 
-def _build(spec: ModelSpec, locate: Any, base_dir: Path | None, load_encoder_weights: bool) -> SegmentationModel:
+def _build(spec: AnySpec, locate: Any, base_dir: Path | None, load_encoder_weights: bool) -> SpecNetwork:
+    if isinstance(spec, MultiTaskSpec):
+        from specseg.multitask.build import build_multitask
+
+        model = build_multitask(spec, locate, base_dir, load_encoder_weights)
+        use_pointwise_convolutions(model)
+        return model
     section = spec.decoder
     with seeded(spec.seed), _building_on_meta():
         try:

@@ -11,20 +11,20 @@ import hashlib
 import json
 from typing import Any
 
-from specseg.spec.model import ModelSpec
+from specseg.spec.versions import AnySpec
 
 
-def resolved(spec: ModelSpec) -> dict[str, Any]:
+def resolved(spec: AnySpec) -> dict[str, Any]:
     """Every key of the spec with its value, defaults included, as plain JSON data."""
     return spec.model_dump(mode="json")
 
 
-def canonical_json(spec: ModelSpec) -> str:
+def canonical_json(spec: AnySpec) -> str:
     """Compact JSON of the resolved spec with sorted keys: stable across runs and machines."""
     return json.dumps(resolved(spec), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
-def spec_hash(spec: ModelSpec) -> str:
+def spec_hash(spec: AnySpec) -> str:
     """``sha256:<hex>`` of the canonical JSON."""
     return "sha256:" + hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
 
@@ -46,7 +46,7 @@ def _diff(a: Any, b: Any, path: str, out: list[dict[str, Any]]) -> None:
         out.append({"path": path, "change": "changed", "a": a, "b": b})
 
 
-def diff(a: ModelSpec, b: ModelSpec) -> list[dict[str, Any]]:
+def diff(a: AnySpec, b: AnySpec) -> list[dict[str, Any]]:
     """Semantic differences of two resolved specs, path by path, in spec order.
 
     Each entry is ``{"path", "change", "a", "b"}`` with ``change`` one of
