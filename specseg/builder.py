@@ -310,21 +310,33 @@ def build_loss(source: Any, overrides: Sequence[str] = ()) -> nn.Module:
     """Build the training loss a spec's ``loss:`` section describes.
 
     ``source`` is anything :func:`build` accepts, or a loss section itself.
+    For a version-2 spec the loss is a :class:`specseg.losses.multitask.MultiTaskLoss`:
+    ``loss(outputs, targets)`` with the model's output dict and a dict of
+    targets returns ``(total, {head: term})``.
     """
     from specseg.losses.build import build_loss as build_loss_section
+    from specseg.losses.build import build_multitask_loss
 
-    if not isinstance(source, (ModelSpec, str, Path, dict)) and not overrides:
+    if not isinstance(source, (ModelSpec, MultiTaskSpec, str, Path, dict)) and not overrides:
         return build_loss_section(source)
     spec, doc, _ = resolve(source, overrides)
     if spec.loss is None:
         raise SpecError([SpecIssue("the spec has no loss section", ("loss",), doc.locate(()) if doc else None)])
+    if isinstance(spec, MultiTaskSpec):
+        return build_multitask_loss(spec)
     return build_loss_section(spec.loss)
 
 
-def describe_loss(spec: ModelSpec) -> list[dict[str, Any]] | None:
-    """The loss terms of a spec as ``[{"name", "weight", "mode"}]`` for summaries."""
+def describe_loss(spec: AnySpec) -> list[dict[str, Any]] | None:
+    """The loss terms of a spec as ``[{"name", "weight", "mode"}]`` for summaries (with ``"head"`` in version 2)."""
     if spec.loss is None:
         return None
     from specseg.spec.loss import iter_terms
 
+    if isinstance(spec, MultiTaskSpec):
+        return [
+            {"head": head, "name": term.name, "weight": term.weight, "mode": getattr(term, "mode", None)}
+            for head, section in spec.loss.items()
+            for _, term in iter_terms(section)
+        ]
     return [{"name": term.name, "weight": term.weight, "mode": getattr(term, "mode", None)} for _, term in iter_terms(spec.loss)]

@@ -71,6 +71,10 @@ class SpecNetwork(nn.Module):
         """The decoders reading the encoder's features."""
         raise NotImplementedError
 
+    def parts(self) -> list[tuple[str, nn.Module | None]]:
+        """The network's parts by name, in summary order (None for an absent optional part)."""
+        raise NotImplementedError
+
     def check_input_shape(self, x: torch.Tensor) -> None:
         """Raise ``ValueError`` naming valid sizes when H or W does not fit the architecture."""
         check_input(x, self.encoder, self.decoder_modules(), self.requires_divisible_input, self.spec.architecture)
@@ -134,6 +138,10 @@ class SegmentationModel(SpecNetwork):
     def decoder_modules(self) -> list[nn.Module]:
         """The one decoder."""
         return [self.decoder]
+
+    def parts(self) -> list[tuple[str, nn.Module | None]]:
+        """``encoder``, ``decoder``, ``segmentation_head``, ``classification_head`` (None without aux_params)."""
+        return [(name, getattr(self, name)) for name in ("encoder", "decoder", "segmentation_head", "classification_head")]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Run encoder, decoder and heads."""

@@ -91,9 +91,11 @@ def build(args: argparse.Namespace) -> int:
         model.check_input_shape(torch.zeros(shape, device="meta"))
     except ValueError as exc:
         raise UsageError(f"--input-shape {','.join(map(str, shape))}: {exc}") from None
+    from specseg.dryrun import output_shapes
+
     with torch.inference_mode():
         out = model(torch.zeros(shape))
-    outputs = {"mask": list(out[0].shape), "labels": list(out[1].shape)} if isinstance(out, tuple) else {"mask": list(out.shape)}
+    outputs = output_shapes(out)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary = {
@@ -119,11 +121,13 @@ def build(args: argparse.Namespace) -> int:
         print(f"encoder:      {spec.encoder.name} (depth {spec.encoder.depth}, output stride {model.encoder.output_stride})")
         print(f"parameters:   {total:,} total, {trainable:,} trainable")
         print(f"input:        {tuple(shape)}")
+        prefix = "heads." if hasattr(spec, "heads") else ""
         for key, value in outputs.items():
-            print(f"{key + ':':<13} {tuple(value)}")
+            print(f"{prefix + key + ':':<13} {tuple(value)}")
         if summary["loss"]:
             terms = " + ".join(
-                f"{t['weight']:g} * {t['name']}" + (f" ({t['mode']})" if t["mode"] else "") for t in summary["loss"]
+                f"{t['weight']:g} * {t['name']}" + (f"[{t['head']}]" if "head" in t else "") + (f" ({t['mode']})" if t["mode"] else "")
+                for t in summary["loss"]
             )
             print(f"loss:         {terms}")
         for written_output in summary.get("written", []):
@@ -206,20 +210,35 @@ def _dry_run(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) 
     print(f"architecture: {summary['architecture']}")
     print(f"encoder:      {summary['encoder']} (depth {spec.encoder.depth})")
     print(f"parameters:   {params['total']:,} total, {params['trainable']:,} trainable")
-    for part in ("encoder", "decoder", "segmentation_head", "classification_head"):
-        value = params.get(part)
+    for part, value in _parts(params):
         print(f"  {part + ':':<22}{'-' if value is None else f'{value:,}'}")
     print(
         f"memory:       {format_bytes(memory['total_bytes'])} when built "
         f"(parameters {format_bytes(memory['parameters_bytes'])}, buffers {format_bytes(memory['buffers_bytes'])})"
     )
     print(f"input:        {tuple(summary['input_shape'])}")
+    prefix = "heads." if "decoder_outputs" in summary else ""
+    for key, value in summary.get("decoder_outputs", {}).items():
+        print(f"{'decoders.' + key + ':':<13} {tuple(value)}")
     for key, value in summary["outputs"].items():
-        print(f"{key + ':':<13} {tuple(value)}")
-    parts = ", ".join(f"{k} {_flops(v)}" for k, v in flops.items() if k != "total" and v is not None)
+        print(f"{prefix + key + ':':<13} {tuple(value)}")
+    parts = ", ".join(f"{k} {_flops(v)}" for k, v in _parts(flops) if k != "total" and v is not None)
     print(f"flops:        {_flops(flops['total'])} ({parts})")
     print("dry run:      built on the meta device; no parameter memory allocated, nothing downloaded")
     return 0
+
+
+def _parts(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A summary's per-part figures, version 2's groups (``decoders``, ``heads``) as ``group.name``."""
+    out: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if key in ("total", "trainable"):
+            continue
+        if isinstance(value, dict):
+            out.extend((f"{key}.{name}", v) for name, v in value.items())
+        else:
+            out.append((key, value))
+    return out
 
 
 def _flops(n: int) -> str:

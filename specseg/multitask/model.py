@@ -47,6 +47,14 @@ class MultiTaskModel(SpecNetwork):
         """The decoders, in spec order."""
         return list(self.decoders.values())
 
+    def parts(self) -> list[tuple[str, nn.Module | None]]:
+        """``encoder``, then ``decoders.<name>`` and ``heads.<name>`` in spec order."""
+        return (
+            [("encoder", self.encoder)]
+            + [(f"decoders.{n}", m) for n, m in self.decoders.items()]
+            + [(f"heads.{n}", m) for n, m in self.heads.items()]
+        )
+
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the encoder once, each decoder once, and every head on what it reads."""
         tracing = is_capturing()

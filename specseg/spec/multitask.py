@@ -176,11 +176,11 @@ class MultiTaskSpec(SpecModel):
                 )
             elif source != ENCODER and source not in self.decoders:
                 options = list(self.decoders) + ([ENCODER] if isinstance(head, ClassificationHeadSpec) else [])
-                hint = did_you_mean(source, options)
+                hint = did_you_mean(source, options).removeprefix("; ")
                 issues.append(
                     (
                         ("heads", name, "from"),
-                        f"no decoder is named {source!r}{hint}; `from` must be one of: {', '.join(options)}",
+                        f"no decoder is named {source!r}" + (f"; {hint}" if hint else "") + f" (`from` must be one of: {', '.join(options)})",
                         (("decoders",),),
                     )
                 )
@@ -222,16 +222,18 @@ class MultiTaskSpec(SpecModel):
         for head_name, loss in self.loss.items():
             head = self.heads.get(head_name)
             if head is None:
-                hint = did_you_mean(head_name, list(self.heads))
+                hint = did_you_mean(head_name, list(self.heads)).removeprefix("; ")
                 issues.append(
-                    (("loss", head_name), f"no head is named {head_name!r}{hint}; loss keys are head names: {', '.join(self.heads)}", (("heads",),))
+                    (
+                        ("loss", head_name),
+                        f"no head is named {head_name!r}" + (f"; {hint}" if hint else "") + f" (loss keys are head names: {', '.join(self.heads)})",
+                        (("heads",),),
+                    )
                 )
                 continue
             related = (("heads", head_name, "classes"), ("heads", head_name, "activation"))
             for path, message in loss_issues(loss, head.classes, head.activation):
                 issues.append((("loss", head_name) + tuple(path), message, related))
-            if isinstance(head, ClassificationHeadSpec):
-                issues += _classification_loss_issues(loss, head_name)
         return issues
 
     # ------------------------------------------------------------------ queries
@@ -244,27 +246,6 @@ class MultiTaskSpec(SpecModel):
     def head_source(self, head_name: str) -> str:
         """What head ``head_name`` reads: a decoder name or ``encoder``."""
         return self.heads[head_name].from_
-
-
-#: Losses whose implementation needs a spatial (N, C, H, W) prediction.
-_SPATIAL_ONLY_LOSSES = {"lovasz"}
-
-
-def _classification_loss_issues(loss: LossSpec, head_name: str) -> list[CrossIssue]:
-    from specseg.spec.loss import iter_terms
-
-    issues: list[CrossIssue] = []
-    for path, term in iter_terms(loss):
-        if term.name in _SPATIAL_ONLY_LOSSES:
-            issues.append(
-                (
-                    ("loss", head_name) + tuple(path) + ("name",),
-                    f"the {term.name} loss works on per-pixel maps, but head {head_name!r} is a classification head "
-                    "(one vector per image); use soft_cross_entropy, soft_bce or focal",
-                    (("heads", head_name, "type"),),
-                )
-            )
-    return issues
 
 
 def _sections(decoders: dict[str, Any]) -> dict[str, type[DecoderSpec]]:
