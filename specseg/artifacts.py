@@ -223,9 +223,9 @@ def save_artifact(model: "SegmentationModel", path: str | os.PathLike[str], forc
     from safetensors.torch import save_file
 
     spec = getattr(model, "spec", None)
-    from specseg.spec.model import ModelSpec
+    from specseg.spec.versions import is_spec
 
-    if not isinstance(spec, ModelSpec):
+    if not is_spec(spec):
         raise ArtifactError("save_artifact needs a model built by specseg (a SegmentationModel with a .spec)")
     path = Path(path)
     metadata = _artifact_metadata(spec)
@@ -272,7 +272,7 @@ class ArtifactInfo:
             "spec_hash": self.spec_hash,
             "hash_matches": self.hash_matches,
             "name": spec.get("name"),
-            "architecture": (spec.get("decoder") or {}).get("architecture"),
+            "architecture": _architecture(spec),
             "encoder": {
                 "name": (spec.get("encoder") or {}).get("name"),
                 "source": self.encoder_source,
@@ -282,6 +282,16 @@ class ArtifactInfo:
             "tensors": {"count": self.tensor_count, "bytes": self.tensor_bytes},
             "spec": spec,
         }
+
+
+def _architecture(spec: dict[str, Any]) -> str | None:
+    """The architecture named by embedded spec data: the decoder's, or version 2's decoders' joined with ``+``."""
+    decoders = spec.get("decoders")
+    if isinstance(decoders, dict):
+        names = [d.get("architecture") for d in decoders.values() if isinstance(d, dict)]
+        return "+".join(str(n) for n in names) if names else None
+    decoder = spec.get("decoder")
+    return decoder.get("architecture") if isinstance(decoder, dict) else None
 
 
 def _read_header(path: Path) -> dict[str, Any]:

@@ -278,14 +278,21 @@ def inspect_artifact(args: argparse.Namespace) -> int:
 
 
 def fmt(args: argparse.Namespace) -> int:
-    """``specseg fmt SPEC [--resolved] [--check]``: canonical YAML of a spec."""
+    """``specseg fmt SPEC [--resolved] [--check] [--to VERSION]``: canonical YAML of a spec (migrated to VERSION)."""
     from specseg.loader.compose import compose
+    from specseg.loader.document import Document
     from specseg.loader.source import load_document, read_spec_file
     from specseg.spec.canonical import resolved
     from specseg.spec.formatting import canonical_text
+    from specseg.spec.migrations import CURRENT_VERSION, migrate
     from specseg.spec.validation import validate_document
 
     path = Path(args.spec)
+    to = getattr(args, "to", None)
+    if to is not None and not 1 <= to <= CURRENT_VERSION:
+        from specseg.cli.main import UsageError
+
+        raise UsageError(f"--to {to}: this release writes spec format versions 1 to {CURRENT_VERSION}")
     text = read_spec_file(path)
     composed, _ = compose(path)
     spec = validate_document(composed)  # never format an invalid spec
@@ -294,6 +301,22 @@ def fmt(args: argparse.Namespace) -> int:
     else:
         doc, _ = load_document(path)
         data = doc.data
+        if to is not None and isinstance(data, dict) and "extends" in data and data.get("specseg") != to:
+            from specseg.cli.main import UsageError
+
+            raise UsageError(
+                f"--to {to}: {path} extends other files, which would stay at version {data.get('specseg')}; "
+                "migrate the base files too and then this one, or add --resolved for one self-contained file"
+            )
+    if to is not None:
+        try:
+            data = migrate(data, to)
+        except ValueError as exc:
+            from specseg.cli.main import UsageError
+
+            raise UsageError(f"--to {to}: {exc}") from None
+        # The migrated spec must validate too: fmt never writes an invalid spec.
+        validate_document(Document(data=data, file=str(path)))
     out = canonical_text(data, text)
     if args.check:
         if out != text:
@@ -348,6 +371,8 @@ def diff_specs(args: argparse.Namespace) -> int:
             print(f"~ {c['path']}: {json.dumps(c['a'])} -> {json.dumps(c['b'])}")
         elif c["change"] == "added":
             print(f"+ {c['path']}: {json.dumps(c['b'])}")
+        elif c["change"] == "reordered":
+            print(f"~ {c['path']} order: {', '.join(c['a'])} -> {', '.join(c['b'])}")
         else:
             print(f"- {c['path']}: {json.dumps(c['a'])}")
     return 0
