@@ -115,8 +115,10 @@ class MultiTaskSpec(SpecModel):
         issues: list[CrossIssue] = []
         issues += self._encoder_issues()
         issues += self._head_issues()
+        # An encoder key the decoders disagree on is reported once, not again by each decoder's rules.
+        unset = {("encoder", key) for key, _ in _ENCODER_DEFAULTS if any(f"encoder.{key} " in i[1] for i in issues)}
         for name in self.decoders:
-            issues += self._decoder_issues(name)
+            issues += [i for i in self._decoder_issues(name) if tuple(i[0]) not in unset]
         issues += self._loss_issues()
         if issues:
             raise PydanticCustomError("cross_field", "{count} cross-field problems", {"count": len(issues), "issues": _unique(issues)})
