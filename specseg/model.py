@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from specseg.capture import is_capturing
+from specseg.errors import InputShapeError
 from specseg.inference import is_optimized_for_inference
 
 if TYPE_CHECKING:
@@ -29,12 +30,12 @@ def check_input(
     requires_divisible_input: bool,
     architecture: str,
 ) -> None:
-    """Raise ``ValueError`` naming valid sizes when ``x`` does not fit the encoder and every decoder."""
+    """Raise :class:`~specseg.errors.InputShapeError` (a ``ValueError`` and, as in SMP, a ``RuntimeError``) naming valid sizes when ``x`` does not fit the encoder and every decoder."""
     if x.dim() != 4:
-        raise ValueError(f"expected an (N, C, H, W) input, got shape {tuple(x.shape)}")
+        raise InputShapeError(f"expected an (N, C, H, W) input, got shape {tuple(x.shape)}")
     channels = encoder.in_channels
     if x.shape[1] != channels:
-        raise ValueError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
+        raise InputShapeError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
     decoders = list(decoders)
     h, w = int(x.shape[-2]), int(x.shape[-1])
     # Some decoders need a minimum size of the deepest feature map (PAN's pyramid pooling: 8x8).
@@ -43,7 +44,7 @@ def check_input(
         deepest_stride = int(encoder.output_stride)
         need = min_deepest * deepest_stride
         if h < need or w < need:
-            raise ValueError(
+            raise InputShapeError(
                 f"a {architecture} model needs inputs of at least {need}x{need} (its deepest feature "
                 f"map, at stride {deepest_stride}, must be at least {min_deepest}x{min_deepest}); got {h}x{w}"
             )
@@ -54,7 +55,7 @@ def check_input(
     if h % stride or w % stride:
         hl, hu = nearest_multiples(h, stride)
         wl, wu = nearest_multiples(w, stride)
-        raise ValueError(
+        raise InputShapeError(
             f"input height and width must be multiples of {stride} "
             f"for a {architecture} model; got {h}x{w}. Nearest valid sizes: "
             f"{hl}x{wl} or {hu}x{wu} (pad or resize the input)"
@@ -76,7 +77,7 @@ class SpecNetwork(nn.Module):
         raise NotImplementedError
 
     def check_input_shape(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` naming valid sizes when H or W does not fit the architecture."""
+        """Raise :class:`~specseg.errors.InputShapeError` (a ``ValueError``) naming valid sizes when H or W does not fit the architecture."""
         check_input(x, self.encoder, self.decoder_modules(), self.requires_divisible_input, self.spec.architecture)
 
     def _relayout_input(self, x: torch.Tensor) -> bool:

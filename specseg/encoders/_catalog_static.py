@@ -31,7 +31,7 @@ METADATA: dict[str, dict[str, Any]] = {
     'mit_b3': {'out_channels': [3, 0, 64, 128, 320, 512], 'params': 44072128, 'smp_out_channels': [3, 0, 64, 128, 320, 512], 'smp_params': 44072128},
     'mit_b4': {'out_channels': [3, 0, 64, 128, 320, 512], 'params': 60842688, 'smp_out_channels': [3, 0, 64, 128, 320, 512], 'smp_params': 60842688},
     'mit_b5': {'out_channels': [3, 0, 64, 128, 320, 512], 'params': 81443008, 'smp_out_channels': [3, 0, 64, 128, 320, 512], 'smp_params': 81443008},
-    'mobilenet_v2': {'out_channels': [3, 16, 24, 32, 96, 320], 'params': 1811712, 'smp_out_channels': [3, 16, 24, 32, 96, 1280], 'smp_params': 2223872},
+    'mobilenet_v2': {'out_channels': [3, 16, 24, 32, 96, 1280], 'params': 2223872, 'smp_out_channels': [3, 16, 24, 32, 96, 1280], 'smp_params': 2223872},
     'mobileone_s0': {'out_channels': [3, 48, 48, 128, 256, 1024], 'params': 4268272, 'smp_out_channels': [3, 48, 48, 128, 256, 1024], 'smp_params': 4268272},
     'mobileone_s1': {'out_channels': [3, 64, 96, 192, 512, 1280], 'params': 3544192, 'smp_out_channels': [3, 64, 96, 192, 512, 1280], 'smp_params': 3544192},
     'mobileone_s2': {'out_channels': [3, 64, 96, 256, 640, 2048], 'params': 5835648, 'smp_out_channels': [3, 64, 96, 256, 640, 2048], 'smp_params': 5835648},

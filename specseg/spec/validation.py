@@ -154,7 +154,8 @@ def _unknown_key_message(data: Any, path: SpecPath) -> str:
         if owners:
             kind = typing.get_args(owners[0].model_fields["type"].annotation)[0]
             message = f"'{key}' is not a key of this head type; it belongs to {kind} heads"
-    message += f"{'' if hint else '.'} Valid keys here: {', '.join(known)}"
+    # A sentence ends before the list of keys: "...?" after a suggestion, else a full stop.
+    message += f"{'' if message.endswith('?') else '.'} Valid keys here: {', '.join(known)}"
     return message
 
 
