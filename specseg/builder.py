@@ -262,8 +262,12 @@ def _build(spec: AnySpec, locate: Any, base_dir: Path | None, load_encoder_weigh
     return model
 
 
-def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | str | None = None) -> SegmentationModel:
-    """Build a :class:`SegmentationModel` from a spec path, YAML/JSON text, mapping or ModelSpec.
+def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | str | None = None) -> SpecNetwork:
+    """Build a network from a spec path, YAML/JSON text, mapping, ModelSpec or MultiTaskSpec.
+
+    A version-1 spec gives a :class:`SegmentationModel` (a mask, or ``(mask,
+    labels)``), a version-2 spec a :class:`specseg.multitask.MultiTaskModel`
+    (``{head name: tensor}``).
 
     ``overrides`` are ``PATH=VALUE`` strings applied like ``--set``. Raises
     :class:`specseg.SpecError` with located issues when the spec is invalid

@@ -75,7 +75,7 @@ INPUT_SIZES = (64, 128, 256)
 
 def _errors(data: Any) -> list[dict[str, Any]]:
     try:
-        ModelSpec.model_validate(data)
+        spec_class(data).model_validate(data)
     except ValidationError as exc:
         return exc.errors(include_url=False)
     return []

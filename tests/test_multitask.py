@@ -30,6 +30,22 @@ from tests.conftest import CORPUS, ROOT
 from tests.small_models import ARCHITECTURES, small_input, small_spec
 
 EXAMPLE = ROOT / "specs" / "multitask-building-footprints.yaml"
+#: A tiny multi-task model for the exports: two decoders of different architectures, both head kinds.
+TINY = {
+    "specseg": 2,
+    "encoder": {"name": "tu-test_resnet"},
+    "decoders": {
+        "main": {"architecture": "unet", "channels": [32, 16, 16, 8, 8]},
+        "context": {"architecture": "fpn", "pyramid_channels": 32, "segmentation_channels": 32},
+    },
+    "heads": {
+        "mask": {"type": "segmentation", "from": "main", "classes": 3},
+        "depth": {"type": "segmentation", "from": "context", "classes": 1},
+        "scene": {"type": "classification", "from": "encoder", "classes": 4},
+        "context_label": {"type": "classification", "from": "context", "classes": 2},
+    },
+    "seed": 0,
+}
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -385,7 +401,7 @@ def test_onnx_has_one_named_output_per_head_and_agrees_in_onnxruntime(tmp_path: 
     ort = pytest.importorskip("onnxruntime")
     from specseg.export import export_models
 
-    model = specseg.build(EXAMPLE).eval()
+    model = specseg.build(TINY).eval()
     onnx_path, ts_path = tmp_path / "m.onnx", tmp_path / "m.pt"
     export_models(model, [onnx_path, ts_path], input_shape=(2, 3, 64, 64))
     session = ort.InferenceSession(str(onnx_path))
@@ -403,8 +419,7 @@ def test_onnx_has_one_named_output_per_head_and_agrees_in_onnxruntime(tmp_path: 
 
 
 def test_torch_export_compile_and_optimize_for_inference() -> None:
-    spec = two_decoder_spec("fpn", "classification")
-    model = specseg.build(spec).eval()
+    model = specseg.build(TINY).eval()
     x = torch.randn(2, 3, 64, 64)
     with torch.no_grad():
         expected = model(x)
