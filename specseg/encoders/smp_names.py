@@ -6,7 +6,11 @@ Most SMP encoders are networks timm also has; specseg builds those names as
 where SMP's state-dict layout must be kept so SMP checkpoints load, does
 specseg have its own module: the torchvision-layout ResNet/ResNeXt
 (:mod:`specseg.encoders.resnet`) and SegFormer's Mix Transformer
-(:mod:`specseg.encoders.mix_transformer`).
+(:mod:`specseg.encoders.mix_transformer`). Where SMP taps other modules
+than timm's ``features_only`` (or configures timm's classes itself) but the
+parameter names agree, specseg builds timm's full network under SMP's keys
+and taps SMP's modules (:mod:`specseg.encoders.timm_body`: DenseNet,
+Xception, Inception, DPN, SE-Net, SK-ResNe(X)t).
 
 Every row records whether the network and state dict are SMP's (``note``
 empty) or how they differ; :func:`specseg.encoders.catalog.smp_comparison_rows`
@@ -117,14 +121,9 @@ def _rows() -> list[SmpName]:
 
     layout = "state-dict keys are timm's (under `model.`), not SMP's"
 
-    # --- DPN
-    for name, w in {"dpn68": "imagenet", "dpn68b": "imagenet+5k", "dpn92": "imagenet+5k", "dpn98": "imagenet", "dpn107": "imagenet+5k", "dpn131": "imagenet"}.items():
-        rows.append(
-            SmpName(
-                name, "DPN", name, {w: {"timm": f"{name}.mx_in1k", **DPN}},
-                note=f"timm `{name}`, same network and weights; {layout}; the stride-4..16 features are the concatenated paths without SMP's extra ReLU",
-            )
-        )
+    # --- DPN: timm's network under Cadene's (SMP's) keys, SMP's feature taps.
+    for name in ("dpn68", "dpn68b", "dpn92", "dpn98", "dpn107", "dpn131"):
+        rows.append(SmpName(name, "DPN", encoder="specseg.encoders.dpn:DPNEncoder", params={"model": name}, timm_weights_model=name))
 
     # --- VGG: torchvision's body in specseg's module, SMP's `features.N` layout and taps.
     for name in ("vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"):
@@ -137,44 +136,28 @@ def _rows() -> list[SmpName]:
             )
         )
 
-    # --- SE-Net (Cadene's pretrainedmodels networks, in timm as legacy_*)
-    for name, model in {
+    # --- SE-Net: Cadene's networks (in timm as legacy_*), under Cadene's (SMP's) keys.
+    senets = {
         "senet154": "legacy_senet154",
         "se_resnet50": "legacy_seresnet50",
         "se_resnet101": "legacy_seresnet101",
         "se_resnet152": "legacy_seresnet152",
         "se_resnext50_32x4d": "legacy_seresnext50_32x4d",
         "se_resnext101_32x4d": "legacy_seresnext101_32x4d",
-    }.items():
-        rows.append(SmpName(name, "SE-Net", model, {"imagenet": {"timm": f"{model}.in1k", **IMAGENET}}, note=f"timm `{model}`, same network and weights; {layout}"))
+    }
+    for name, model in senets.items():
+        rows.append(SmpName(name, "SE-Net", encoder="specseg.encoders.senet:SENetEncoder", params={"model": model}, timm_weights_model=model))
 
-    # --- DenseNet
-    for n in (121, 169, 201, 161):
-        name = f"densenet{n}"
-        rows.append(
-            SmpName(
-                name, "DenseNet", name, {"imagenet": {"timm": f"{name}.tv_in1k", **IMAGENET}},
-                note=f"timm `{name}`, same network and torchvision weights; {layout}; the stride-4..16 features are the dense blocks' outputs (SMP applies the next transition's norm and ReLU first)",
-            )
-        )
+    # --- DenseNet: timm's network under torchvision's (SMP's) keys, SMP's feature taps.
+    for name in ("densenet121", "densenet169", "densenet201", "densenet161"):
+        rows.append(SmpName(name, "DenseNet", encoder="specseg.encoders.densenet:DenseNetEncoder", params={"model": name}, timm_weights_model=name))
 
-    # --- Inception (SMP pads their 3x3 convolutions and max-pools so feature sizes halve exactly; so does specseg)
-    rows.append(
-        SmpName(
-            "inceptionresnetv2", "Inception", "inception_resnet_v2",
-            _tags(INCEPTION, {"imagenet": "inception_resnet_v2.tf_in1k", "imagenet+background": "inception_resnet_v2.tf_in1k"}),
-            note=f"timm `inception_resnet_v2` with SMP's padding fix, same weights; {layout}",
-            timm_options={"patch": "inception_padding"},
-        )
-    )
-    rows.append(
-        SmpName(
-            "inceptionv4", "Inception", "inception_v4",
-            _tags(INCEPTION, {"imagenet": "inception_v4.tf_in1k", "imagenet+background": "inception_v4.tf_in1k"}),
-            note=f"timm `inception_v4` with SMP's padding fix, same weights; {layout}; the stride-4 feature has 160 channels (SMP: 192, one module later)",
-            timm_options={"patch": "inception_padding"},
-        )
-    )
+    # --- Inception: timm's networks under Cadene's (SMP's) keys, SMP's padding and feature taps.
+    for name, encoder, model in (
+        ("inceptionresnetv2", "specseg.encoders.inception:InceptionResNetV2Encoder", "inception_resnet_v2"),
+        ("inceptionv4", "specseg.encoders.inception:InceptionV4Encoder", "inception_v4"),
+    ):
+        rows.append(SmpName(name, "Inception", encoder=encoder, params={"model": model}, timm_weights_model=model))
 
     # --- EfficientNet (the original TF networks, 'same' padding: timm's tf_efficientnet_b*)
     for b in range(8):
@@ -195,9 +178,8 @@ def _rows() -> list[SmpName]:
     )
     rows.append(
         SmpName(
-            "xception", "Xception", "legacy_xception", {"imagenet": {"timm": "legacy_xception.tf_in1k", **INCEPTION}},
-            note=f"timm `legacy_xception` with SMP's stem padding fix, same weights; {layout}; the stride-4..16 features are taken after the following ReLU",
-            timm_options={"patch": "xception_padding"},
+            "xception", "Xception", encoder="specseg.encoders.xception:XceptionEncoder", params={"model": "legacy_xception"},
+            timm_weights_model="legacy_xception",
         )
     )
 
@@ -229,13 +211,15 @@ def _rows() -> list[SmpName]:
             )
         )
 
-    for name, model in {"timm-skresnet18": "skresnet18", "timm-skresnet34": "skresnet34", "timm-skresnext50_32x4d": "skresnext50_32x4d"}.items():
-        rows.append(
-            SmpName(
-                name, "SK-ResNe(X)t", model, {"imagenet": {"timm": f"{model}.ra_in1k", **IMAGENET}},
-                note=f"timm `{model}` (the class SMP subclasses, as configured by timm: its selective-kernel attention width differs from SMP's, so parameter counts differ); {layout}",
-            )
-        )
+    # --- SK-ResNe(X)t: timm's ResNet class with SMP's own selective-kernel settings (timm's skresnet* tags do not fit).
+    sk_basic = {"block": "basic", "sk_kwargs": {"rd_ratio": 0.125, "split_input": True}}
+    sknets = {
+        "timm-skresnet18": {**sk_basic, "layers": [2, 2, 2, 2]},
+        "timm-skresnet34": {**sk_basic, "layers": [3, 4, 6, 3]},
+        "timm-skresnext50_32x4d": {"block": "bottleneck", "layers": [3, 4, 6, 3], "cardinality": 32, "base_width": 4},
+    }
+    for name, params in sknets.items():
+        rows.append(SmpName(name, "SK-ResNe(X)t", encoder="specseg.encoders.skresnet:SKResNetEncoder", params=params))
 
     for i in range(5):
         name = f"mobileone_s{i}"
