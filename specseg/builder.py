@@ -297,14 +297,17 @@ def guarded_build(
     meanwhile: loading a trained model reads and hashes the file once and
     builds the network once.
     """
-    from specseg.dryrun import check_memory
+    from specseg.dryrun import check_memory, resolve_limit
     from specseg.dryrun import meta_model as build_on_meta
+    from specseg.weights import weights_budget
 
     digest = start_digest(spec, base_dir)
     try:
         meta_model = build_on_meta(spec, doc, base_dir) if spec.weights is not None else None
         check_memory(spec, doc, base_dir, max_memory, forward_shapes=forward_shapes, model=meta_model)
-        return build_from_spec(spec, doc, base_dir, meta_model=meta_model, digest=digest)
+        # Weight files (whole-model and encoder.weights) declaring more tensor bytes than the limit are refused unread.
+        with weights_budget(*resolve_limit(max_memory)):
+            return build_from_spec(spec, doc, base_dir, meta_model=meta_model, digest=digest)
     finally:
         if digest is not None:
             digest.cancel()  # a no-op once the hash is done; stops the thread when the build failed first

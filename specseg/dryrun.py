@@ -298,6 +298,33 @@ def mask_channels(spec: Any) -> int:
     return sum(h.classes for h in heads.values() if h.type == "segmentation")
 
 
+def max_upsampling(spec: Any) -> int:
+    """The largest head upsampling of a spec (every segmentation head's in version 2)."""
+    heads = getattr(spec, "heads", None)
+    if heads is None:
+        return spec.head.upsampling
+    return max((h.upsampling for h in heads.values() if h.type == "segmentation"), default=1)
+
+
+def _activations(
+    model: "SegmentationModel", spec: "ModelSpec", shapes: Sequence[Sequence[int]], room: float, forward: int, forward_shape: tuple[int, ...]
+) -> tuple[int, tuple[int, ...]]:
+    """The largest forward-pass estimate among ``shapes``: measured on the meta device unless a quick bound fits ``room``."""
+    from specseg.activations import WORKSPACE_FACTOR, activation_upper_bound, peak_activation_bytes
+
+    for shape in shapes:
+        bound = activation_upper_bound(model, shape, max_upsampling(spec))
+        if bound is not None and bound <= room:
+            continue
+        try:
+            measured = int(WORKSPACE_FACTOR * peak_activation_bytes(model, shape))
+        except Exception:  # noqa: BLE001 - e.g. an input size the model refuses: the caller reports that
+            measured = bound or 0
+        if measured > forward:
+            forward, forward_shape = measured, tuple(shape)
+    return forward, forward_shape
+
+
 def check_memory(
     spec: "ModelSpec",
     doc: "Document | None" = None,
@@ -329,20 +356,27 @@ def check_memory(
         return None
     fp = footprint(model)
     forward, forward_shape = max(((forward_bytes_estimate(spec, s), tuple(s)) for s in forward_shapes), default=(0, ()))
+    forward, forward_shape = _activations(model, spec, forward_shapes, limit - fp.total_bytes, forward, forward_shape)
     total = fp.total_bytes + forward
     if total <= limit:
         return fp
     raise_text = "or raise the limit (specseg build --max-memory SIZE, or specseg.build(..., max_memory=...))"
     if forward > fp.total_bytes:
-        path: SpecPath = ("head", "classes")
+        upsampling = max_upsampling(spec)
         if getattr(spec, "heads", None) is not None:
             widest = max((n for n, h in spec.heads.items() if h.type == "segmentation"), key=lambda n: spec.heads[n].classes)
-            path = ("heads", widest, "classes")
+            key = "upsampling" if spec.heads[widest].upsampling > 1 else "classes"
+            path: SpecPath = ("heads", widest, key)
+            fewer = "head classes, a smaller heads.<name>.upsampling"
+        else:
+            path = ("head", "upsampling") if spec.head.upsampling > 1 else ("head", "classes")
+            fewer = "head.classes, a smaller head.upsampling"
         message = (
             f"building this model and running it on a {forward_shape} input needs about {format_bytes(total)}: "
-            f"{format_bytes(forward)} for the input and the {mask_channels(spec):,}-class mask at "
-            f"{forward_shape[2]}x{forward_shape[3]}, {format_bytes(fp.total_bytes)} for the parameters; more than {how}; "
-            f"refusing to build it. Use a smaller --input-shape, fewer {'head.classes' if path[0] == 'head' else 'head classes'}, --dry-run, {raise_text}"
+            f"{format_bytes(forward)} for the activations of the forward pass (input, feature maps and the "
+            f"{mask_channels(spec):,}-class mask at {forward_shape[2] * upsampling}x{forward_shape[3] * upsampling}), "
+            f"{format_bytes(fp.total_bytes)} for the parameters; more than {how}; "
+            f"refusing to build it. Use a smaller --input-shape, fewer {fewer}, --dry-run, {raise_text}"
         )
     else:
         parts = {k: v for k, v in fp.part_bytes.items() if v}

@@ -23,10 +23,23 @@ def nearest_multiples(size: int, stride: int) -> tuple[int, int]:
     return lower, upper
 
 
+def deepest_minimum(decoders: Iterable[nn.Module]) -> int:
+    """The smallest deepest feature map (its side) every decoder can take.
+
+    Some decoders need a minimum size of the deepest feature map (PAN's
+    pyramid pooling: 8x8), and normalisation over one pixel is undefined
+    (2x2 at least, see :func:`normalises_single_pixels`).
+    """
+    return max(
+        (max(int(getattr(d, "min_deepest_size", 0)), 2 if normalises_single_pixels(d) else 0) for d in decoders), default=0
+    )
+
+
 def check_input(
     x: torch.Tensor,
     encoder: nn.Module,
     decoders: Iterable[nn.Module],
+    min_deepest: int,
     requires_divisible_input: bool,
     architecture: str,
 ) -> None:
@@ -36,10 +49,7 @@ def check_input(
     channels = encoder.in_channels
     if x.shape[1] != channels:
         raise InputShapeError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
-    decoders = list(decoders)
     h, w = int(x.shape[-2]), int(x.shape[-1])
-    # Some decoders need a minimum size of the deepest feature map (PAN's pyramid pooling: 8x8).
-    min_deepest = max((int(getattr(d, "min_deepest_size", 0)) for d in decoders), default=0)
     if min_deepest:
         deepest_stride = int(encoder.output_stride)
         need = min_deepest * deepest_stride
@@ -55,10 +65,14 @@ def check_input(
     if h % stride or w % stride:
         hl, hu = nearest_multiples(h, stride)
         wl, wu = nearest_multiples(w, stride)
+        # Never suggest a size the minimum above refuses.
+        floor = min_deepest * int(encoder.output_stride)
+        hl, wl = (hu if hl < floor else hl), (wu if wl < floor else wl)
+        suggestion = f"{hl}x{wl} or {hu}x{wu}" if (hl, wl) != (hu, wu) else f"{hu}x{wu}"
         raise InputShapeError(
             f"input height and width must be multiples of {stride} "
             f"for a {architecture} model; got {h}x{w}. Nearest valid sizes: "
-            f"{hl}x{wl} or {hu}x{wu} (pad or resize the input)"
+            f"{suggestion} (pad or resize the input)"
         )
 
 
@@ -67,6 +81,8 @@ class SpecNetwork(nn.Module):
 
     encoder: nn.Module
     requires_divisible_input: bool
+    #: The smallest deepest feature map every decoder takes (see :func:`deepest_minimum`).
+    min_deepest_size: int
 
     def decoder_modules(self) -> list[nn.Module]:
         """The decoders reading the encoder's features."""
@@ -78,7 +94,9 @@ class SpecNetwork(nn.Module):
 
     def check_input_shape(self, x: torch.Tensor) -> None:
         """Raise :class:`~specseg.errors.InputShapeError` (a ``ValueError``) naming valid sizes when H or W does not fit the architecture."""
-        check_input(x, self.encoder, self.decoder_modules(), self.requires_divisible_input, self.spec.architecture)
+        check_input(
+            x, self.encoder, self.decoder_modules(), self.min_deepest_size, self.requires_divisible_input, self.spec.architecture
+        )
 
     def _relayout_input(self, x: torch.Tensor) -> bool:
         """After :meth:`optimize_for_inference`, outside tracing: whether to run a contiguous input channels_last (and convert back)."""
@@ -135,6 +153,7 @@ class SegmentationModel(SpecNetwork):
         self.classification_head = classification_head
         self.spec = spec
         self.requires_divisible_input = requires_divisible_input
+        self.min_deepest_size = deepest_minimum([decoder])
 
     def decoder_modules(self) -> list[nn.Module]:
         """The one decoder."""
@@ -158,3 +177,18 @@ class SegmentationModel(SpecNetwork):
             labels = self.classification_head(features[-1])
             return (masks.contiguous(), labels.contiguous()) if relayout else (masks, labels)
         return masks.contiguous() if relayout else masks
+
+
+def normalises_single_pixels(module: torch.nn.Module) -> bool:
+    """Whether ``module`` holds a normalisation that takes its statistics from the map itself.
+
+    Instance norm, batch norm without running statistics and group norm with
+    one channel per group: over a 1x1 map of one image they have one value
+    (torch refuses them, in eval mode too), so the deepest map must be 2x2 at least.
+    """
+    for m in module.modules():
+        if isinstance(m, torch.nn.InstanceNorm2d) or (isinstance(m, torch.nn.BatchNorm2d) and not m.track_running_stats):
+            return True
+        if isinstance(m, torch.nn.GroupNorm) and m.num_groups == m.num_channels:
+            return True
+    return False

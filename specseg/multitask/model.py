@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from specseg.capture import is_capturing
-from specseg.model import SpecNetwork
+from specseg.model import SpecNetwork, deepest_minimum
 from specseg.spec.heads import ENCODER
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ class MultiTaskModel(SpecNetwork):
         self.sources = dict(sources)
         self.spec = spec
         self.requires_divisible_input = requires_divisible_input
+        self.min_deepest_size = deepest_minimum(self.decoders.values())
         self._register_load_state_dict_pre_hook(_accept_v1_keys, with_module=True)
 
     def decoder_modules(self) -> list[nn.Module]:
