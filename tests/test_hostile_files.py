@@ -600,3 +600,43 @@ def test_configurations_that_cannot_run_are_refused_at_validation(text: str, whe
     spec.write_text("specseg: 1\n" + text)
     (line,) = assert_refused(run_command(cli, "validate", str(spec)), str(spec), (1,))
     assert ISSUE_LINE.match(line)["path"] == where  # type: ignore[index]
+
+
+def test_library_log_records_are_one_line() -> None:
+    """A library's log record that reaches no handler prints as one line (a fresh process: pytest installs handlers)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import logging, sys\n"
+        "from specseg.cli import commands\n"
+        "from specseg.cli.main import main\n"
+        "def noisy(args):\n"
+        "    logging.getLogger('some.library').warning('first line\\nsecond line')\n"
+        "    return 0\n"
+        "commands.hash_spec = noisy\n"
+        "before = logging.lastResort\n"
+        "code = main(['hash', 'x.yaml'])\n"
+        "assert logging.lastResort is before\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["specseg hash: warning: first line\\nsecond line"]
+
+
+def test_weight_files_listing_too_many_tensors_are_refused(tmp_path: Path) -> None:
+    """Each tensor costs Python objects however small: 20,000 at most, refused from the header."""
+    from specseg.tensorfile import MAX_TENSORS
+    from specseg.weights import WeightsError, read_state_dict
+
+    count = MAX_TENSORS + 1
+    header = {f"t{i}": {"dtype": "U8", "shape": [1], "data_offsets": [i, i + 1]} for i in range(count)}
+    path = tmp_path / "many.safetensors"
+    path.write_bytes(join(header, b"\0" * count))
+    with pytest.raises(WeightsError, match=f"lists {count} tensors"):
+        read_state_dict(path)
+    with pytest.raises(ArtifactError, match=f"lists {count} tensors"):
+        specseg.load(path)
