@@ -126,6 +126,12 @@ LOAD_CASES = [
     ("densenet121", "imagenet", 2),
     ("inceptionv4", "imagenet+background", 3),
     ("xception", "imagenet", 3),
+    ("efficientnet-b0", "advprop", 3),
+    ("timm-efficientnet-b0", "noisy-student", 1),
+    ("timm-tf_efficientnet_lite0", "imagenet", 3),
+    ("mobilenet_v2", "imagenet", 3),
+    ("mobileone_s0", "imagenet", 3),
+    ("timm-skresnet18", "imagenet", 3),
     ("timm-regnetx_002", "imagenet", 3),
     ("timm-mobilenetv3_small_minimal_100", "imagenet", 3),
 ]
