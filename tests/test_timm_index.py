@@ -128,7 +128,7 @@ def test_fixed_size_encoder_declares_its_sizes(tmp_spec) -> None:
         warnings.simplefilter("ignore")
         model = meta_model(spec, doc, base)
     assert model.default_input_size() == 224
-    with pytest.raises(ValueError, match=r"encoder tu-swinv2_cr_tiny_ns_224 takes input heights and widths of 224 only; got 256x256"):
+    with pytest.raises(ValueError, match=r"the encoder \(swinv2_cr_tiny_ns_224\) takes input heights and widths of 224 only; got 256x256"):
         model.check_input_shape(torch.zeros(1, 3, 256, 256, device="meta"))
 
 

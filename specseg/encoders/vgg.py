@@ -68,11 +68,11 @@ class VGGEncoder(nn.Module, EncoderMixin):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` feature maps at strides 1, 2, ..., 2**depth."""
         features: list[torch.Tensor] = []
-        last = self._taps[self._depth]
         for i, module in enumerate(self.features):
-            if i > last:
-                break
             x = module(x)
             if i in self._taps:
                 features.append(x)
-        return features
+                # Stop once the deepest feature wanted exists (scripted code runs through, then slices).
+                if not torch.jit.is_scripting() and len(features) > self._depth:
+                    break
+        return features[: self._depth + 1]
