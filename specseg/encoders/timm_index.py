@@ -170,6 +170,15 @@ def vit_problems(encoder_name: str, depth: int) -> list[tuple[str, str]]:
                 "another architecture, e.g. upernet or fpn)",
             )
         ]
+    if len(set(full)) > 1:
+        return [
+            (
+                "name",
+                f"timm model {model!r} is hierarchical (features at strides {sorted(set(full))}), not a plain vision "
+                "transformer, which DPT needs; use a ViT such as tu-vit_tiny_patch16_224 (for hierarchical encoders "
+                "use another architecture, e.g. upernet or fpn)",
+            )
+        ]
     if len(set(full)) == 1:
         patch = full[0]
         if patch & (patch - 1):
