@@ -120,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p.add_argument("-o", "--output", metavar="FILE", help="write the schema to FILE instead of stdout (an existing specseg schema is refreshed)")
     p.add_argument("--force", action="store_true", help="overwrite FILE even if it is not a specseg schema")
+    p.add_argument(
+        "--with-timm",
+        action="store_true",
+        help="also list every tu- encoder name of the installed timm, for completion in editors (imports timm)",
+    )
     p.set_defaults(run=commands.schema)
 
     p = sub.add_parser("import-smp", help="convert an SMP save_pretrained folder into spec.yaml + weights")
