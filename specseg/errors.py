@@ -92,6 +92,22 @@ class SpecError(Exception):
         return self._summary()
 
 
+class SpecValueError(SpecError, ValueError):
+    """A :class:`SpecError` that SMP raises as ``ValueError`` (an encoder that cannot be dilated).
+
+    Code written against SMP (``except ValueError``) catches it; it is still a
+    located :class:`SpecError` for the CLI and for specseg's own callers.
+    """
+
+
+class InputShapeError(ValueError, RuntimeError):
+    """An input the model cannot take (rank, channels, height or width); the message names valid sizes.
+
+    Also a ``RuntimeError``, the type SMP raises for the same inputs, so code
+    written against SMP keeps catching it.
+    """
+
+
 def single_issue(message: str, path: SpecPath = (), location: Location | None = None) -> SpecError:
     """Shorthand for a :class:`SpecError` with exactly one issue."""
     return SpecError([SpecIssue(message=message, path=path, location=location)])

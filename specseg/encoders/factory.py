@@ -13,7 +13,7 @@ from torch import nn
 
 from specseg.encoders.pretrained import WeightsRequestError, WeightsSource, download, source_for
 from specseg.encoders.registry import EncoderEntry, PluginError, registry
-from specseg.errors import SpecError, SpecIssue
+from specseg.errors import SpecError, SpecIssue, SpecValueError
 from specseg.loader.suggest import closest
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 from specseg.weights import WeightsError, load_into, mismatch_report, read_state_dict
@@ -59,6 +59,16 @@ def _read(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
         return read_state_dict(path, sha256)
     except WeightsError as exc:
         raise EncoderBuildError(str(exc), "weights") from None
+
+
+def _read_source(source: WeightsSource) -> dict[str, torch.Tensor]:
+    """Download and read a named source's file, with its keys converted to specseg's module (``key_map``)."""
+    state_dict = _read(_fetch(source), source.sha256)
+    if source.key_map:
+        from specseg.encoders.registry import _resolve_import
+
+        state_dict = _resolve_import(source.key_map)(state_dict)
+    return state_dict
 
 
 def _strip_prefix(state_dict: dict[str, torch.Tensor], own_keys: set[str]) -> dict[str, torch.Tensor]:
@@ -150,7 +160,9 @@ def _build_timm(
     pretrained: bool | str = False
     temporary: str | None = None
     own_layout: dict[str, torch.Tensor] | None = None
-    if load_weights and source is not None:
+    if load_weights and source is not None and source.layout == "smp":
+        own_layout = _read_source(source)  # SMP's encoder state dict: loaded below, as SMP loads it
+    elif load_weights and source is not None:
         pretrained = str(_fetch(source))
     elif load_weights and isinstance(spec.weights, WeightsFile):
         state_dict = _read(local_weights_path(spec.weights, base_dir), spec.weights.sha256)
@@ -181,7 +193,7 @@ def _build_timm(
         if temporary is not None:
             os.unlink(temporary)
     if own_layout is not None:
-        what = f"encoder weights from {spec.weights.path}"  # type: ignore[union-attr]
+        what = f"pretrained weights {spec.weights!r} ({source.describe()})" if source is not None else f"encoder weights from {spec.weights.path}"  # type: ignore[union-attr]
         _load_module_weights(encoder, own_layout, spec, what, adapt=None)
     return encoder
 
@@ -284,15 +296,12 @@ def _build_registered(entry: EncoderEntry, spec: EncoderSpec, load_weights: bool
 
     if pretrained:
         if source is not None:
-            path = _fetch(source)
             what = f"pretrained weights {spec.weights!r} ({source.describe()})"
-            sha = source.sha256
+            state_dict = _read_source(source)
         else:
             assert isinstance(spec.weights, WeightsFile)
-            path = local_weights_path(spec.weights, base_dir)
             what = f"encoder weights from {spec.weights.path}"
-            sha = spec.weights.sha256
-        state_dict = _read(path, sha)
+            state_dict = _read(local_weights_path(spec.weights, base_dir), spec.weights.sha256)
         _load_module_weights(encoder, state_dict, spec, what, adapt if needs_channels else (lambda: None))
     elif needs_channels:
         adapt()
@@ -345,4 +354,6 @@ def build_encoder(spec: EncoderSpec, base_dir: Path | None = None, load_weights:
 def encoder_error(exc: EncoderBuildError, locate: Any) -> SpecError:
     """Turn an :class:`EncoderBuildError` into a located :class:`SpecError`."""
     path = ("encoder", exc.field)
-    return SpecError([SpecIssue(str(exc), path, locate(path))])
+    # SMP raises ValueError for an encoder that cannot be dilated; so does specseg (still located).
+    kind = SpecValueError if exc.field == "output_stride" else SpecError
+    return kind([SpecIssue(str(exc), path, locate(path))])

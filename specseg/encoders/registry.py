@@ -293,7 +293,7 @@ def _builtin_registry() -> EncoderRegistry:
                 EncoderEntry(
                     name=row.name,
                     encoder="specseg.encoders.timm_universal:TimmUniversalEncoder",
-                    pretrained_settings=dict(row.weights),
+                    pretrained_settings=row.pretrained_settings,
                     timm_model=row.timm_model,
                     timm_options=dict(row.timm_options),
                     smp_note=row.note,
@@ -306,7 +306,7 @@ def _builtin_registry() -> EncoderRegistry:
                     name=row.name,
                     encoder=row.encoder,
                     params=dict(row.params),
-                    pretrained_settings=dict(row.weights),
+                    pretrained_settings=row.pretrained_settings,
                     timm_weights_model=row.timm_weights_model,
                     smp_note=row.note,
                     family=row.family,

@@ -40,7 +40,6 @@ class PANDecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "PAN"
-    smp_renames: ClassVar[dict[str, str]] = {"upscale_mode": "interpolation"}  # SMP's deprecated alias
 
     architecture: Literal["pan"] = Field(description="PAN decoder (feature pyramid attention + global attention upsampling).")
     channels: Channels = Field(32, description="Channels of every FPA and GAU block output.")

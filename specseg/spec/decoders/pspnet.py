@@ -39,7 +39,6 @@ class PSPNetDecoderSpec(DecoderSpec):
     smp_renames: ClassVar[dict[str, str]] = {
         "psp_out_channels": "out_channels",
         "psp_dropout": "dropout",
-        "psp_use_batchnorm": "norm",  # SMP's deprecated alias of decoder_use_norm
     }
 
     architecture: Literal["pspnet"] = Field(description="PSPNet decoder (pyramid pooling module).")
