@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ import specseg
 from specseg.artifacts import ArtifactError
 from specseg.hub import HubError, parse_hub_source
 from tests.conftest import ROOT
+from tests.hf_cache import HubCache
 
 SPEC = {
     "specseg": 1,
@@ -51,19 +51,10 @@ def folder(model: specseg.SegmentationModel, tmp_path_factory: pytest.TempPathFa
 
 @pytest.fixture(scope="module")
 def hf_cache(folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A Hugging Face hub cache holding owner/roads at COMMIT (branch main, tag v1), as huggingface_hub lays it out."""
+    """A Hugging Face hub cache holding owner/roads at COMMIT (branch main, tag v1)."""
     cache = tmp_path_factory.mktemp("hf-cache")
-    repo = cache / "models--owner--roads"
-    snapshot = repo / "snapshots" / COMMIT
-    snapshot.mkdir(parents=True)
-    (repo / "blobs").mkdir()
-    for file in folder.iterdir():
-        blob = repo / "blobs" / f"blob-{file.name}"
-        shutil.copy(file, blob)
-        (snapshot / file.name).symlink_to(os.path.relpath(blob, snapshot))
-    (repo / "refs").mkdir()
-    (repo / "refs" / "main").write_text(COMMIT)
-    (repo / "refs" / "v1").write_text(COMMIT)
+    HubCache(cache).add("owner/roads", {file.name: file for file in folder.iterdir()}, revision=COMMIT)
+    (cache / "models--owner--roads" / "refs" / "v1").write_text(COMMIT)
     return cache
 
 
