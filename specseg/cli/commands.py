@@ -124,7 +124,17 @@ def build(args: argparse.Namespace) -> int:
     if out_paths:
         from specseg.export import export_models
 
-        written = export_models(model, out_paths, input_shape=example_shape, force=getattr(args, "force", False))
+        from specseg.export import ExportError
+
+        try:
+            written = export_models(
+                model, out_paths, input_shape=example_shape, force=getattr(args, "force", False), static=getattr(args, "static_shape", False)
+            )
+        except ExportError as exc:
+            # Say what was written before the failing export (stdout), then the error (stderr, exit 1).
+            for done in getattr(exc, "written", []):
+                _print_written(done.to_dict())
+            raise
         summary["written"] = [w.to_dict() for w in written]
     for folder in folders:
         from specseg.hub import ARTIFACT_NAME, CARD_NAME, SPEC_NAME, save_pretrained
@@ -199,8 +209,10 @@ def _max_memory(text: str | None) -> str | None:
 def _check_outputs(paths: list[Path], force: bool) -> None:
     """Refuse unknown suffixes, repeated or existing files before spending time on the build."""
     from specseg.cli.main import UsageError
-    from specseg.export import format_for
+    from specseg.export import format_for, require_onnx
 
+    if any(p.suffix.lower() == ".onnx" for p in paths):
+        require_onnx()  # before minutes of building: names the [onnx] extra
     if len({p.resolve() for p in paths}) != len(paths):
         raise UsageError("-o names the same file twice")
     for path in paths:
