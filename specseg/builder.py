@@ -16,8 +16,10 @@ from specseg.errors import Location, SpecError, SpecIssue, SpecPath
 from specseg.heads import ClassificationHead, SegmentationHead
 from specseg.loader.document import Document
 from specseg.loader.compose import compose
-from specseg.model import SegmentationModel
+from specseg.model import SegmentationModel, SpecNetwork
 from specseg.spec.model import ModelSpec
+from specseg.spec.multitask import MultiTaskSpec
+from specseg.spec.versions import AnySpec, is_spec
 from specseg.spec.validation import validate_document
 
 if TYPE_CHECKING:
@@ -104,9 +106,9 @@ def _building_on_meta() -> contextlib.AbstractContextManager[Any]:
 
 def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[ModelSpec, Document | None, Path | None]:
     """Load and validate any spec source, keeping its document for error locations."""
-    if isinstance(source, ModelSpec) and not overrides:
+    if is_spec(source) and not overrides:
         return source, None, None
-    if isinstance(source, ModelSpec):
+    if is_spec(source):
         source = source.model_dump(mode="json")
     doc, base = compose(source, overrides)
     return validate_document(doc), doc, base
@@ -201,7 +203,13 @@ def _has_non_persistent_buffers(model: nn.Module) -> bool:
     return any(name not in persistent for name, _ in model.named_buffers())
 
 
-def _build(spec: ModelSpec, locate: Any, base_dir: Path | None, load_encoder_weights: bool) -> SegmentationModel:
+def _build(spec: AnySpec, locate: Any, base_dir: Path | None, load_encoder_weights: bool) -> SpecNetwork:
+    if isinstance(spec, MultiTaskSpec):
+        from specseg.multitask.build import build_multitask
+
+        model = build_multitask(spec, locate, base_dir, load_encoder_weights)
+        use_pointwise_convolutions(model)
+        return model
     section = spec.decoder
     with seeded(spec.seed), _building_on_meta():
         try:
@@ -254,8 +262,12 @@ def _build(spec: ModelSpec, locate: Any, base_dir: Path | None, load_encoder_wei
     return model
 
 
-def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | str | None = None) -> SegmentationModel:
-    """Build a :class:`SegmentationModel` from a spec path, YAML/JSON text, mapping or ModelSpec.
+def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | str | None = None) -> SpecNetwork:
+    """Build a network from a spec path, YAML/JSON text, mapping, ModelSpec or MultiTaskSpec.
+
+    A version-1 spec gives a :class:`SegmentationModel` (a mask, or ``(mask,
+    labels)``), a version-2 spec a :class:`specseg.multitask.MultiTaskModel`
+    (``{head name: tensor}``).
 
     ``overrides`` are ``PATH=VALUE`` strings applied like ``--set``. Raises
     :class:`specseg.SpecError` with located issues when the spec is invalid
@@ -285,14 +297,17 @@ def guarded_build(
     meanwhile: loading a trained model reads and hashes the file once and
     builds the network once.
     """
-    from specseg.dryrun import check_memory
+    from specseg.dryrun import check_memory, resolve_limit
     from specseg.dryrun import meta_model as build_on_meta
+    from specseg.weights import weights_budget
 
     digest = start_digest(spec, base_dir)
     try:
         meta_model = build_on_meta(spec, doc, base_dir) if spec.weights is not None else None
         check_memory(spec, doc, base_dir, max_memory, forward_shapes=forward_shapes, model=meta_model)
-        return build_from_spec(spec, doc, base_dir, meta_model=meta_model, digest=digest)
+        # Weight files (whole-model and encoder.weights) declaring more tensor bytes than the limit are refused unread.
+        with weights_budget(*resolve_limit(max_memory)):
+            return build_from_spec(spec, doc, base_dir, meta_model=meta_model, digest=digest)
     finally:
         if digest is not None:
             digest.cancel()  # a no-op once the hash is done; stops the thread when the build failed first
@@ -302,21 +317,33 @@ def build_loss(source: Any, overrides: Sequence[str] = ()) -> nn.Module:
     """Build the training loss a spec's ``loss:`` section describes.
 
     ``source`` is anything :func:`build` accepts, or a loss section itself.
+    For a version-2 spec the loss is a :class:`specseg.losses.multitask.MultiTaskLoss`:
+    ``loss(outputs, targets)`` with the model's output dict and a dict of
+    targets returns ``(total, {head: term})``.
     """
     from specseg.losses.build import build_loss as build_loss_section
+    from specseg.losses.build import build_multitask_loss
 
-    if not isinstance(source, (ModelSpec, str, Path, dict)) and not overrides:
+    if not isinstance(source, (ModelSpec, MultiTaskSpec, str, Path, dict)) and not overrides:
         return build_loss_section(source)
     spec, doc, _ = resolve(source, overrides)
     if spec.loss is None:
         raise SpecError([SpecIssue("the spec has no loss section", ("loss",), doc.locate(()) if doc else None)])
+    if isinstance(spec, MultiTaskSpec):
+        return build_multitask_loss(spec)
     return build_loss_section(spec.loss)
 
 
-def describe_loss(spec: ModelSpec) -> list[dict[str, Any]] | None:
-    """The loss terms of a spec as ``[{"name", "weight", "mode"}]`` for summaries."""
+def describe_loss(spec: AnySpec) -> list[dict[str, Any]] | None:
+    """The loss terms of a spec as ``[{"name", "weight", "mode"}]`` for summaries (with ``"head"`` in version 2)."""
     if spec.loss is None:
         return None
     from specseg.spec.loss import iter_terms
 
+    if isinstance(spec, MultiTaskSpec):
+        return [
+            {"head": head, "name": term.name, "weight": term.weight, "mode": getattr(term, "mode", None)}
+            for head, section in spec.loss.items()
+            for _, term in iter_terms(section)
+        ]
     return [{"name": term.name, "weight": term.weight, "mode": getattr(term, "mode", None)} for _, term in iter_terms(spec.loss)]

@@ -190,6 +190,26 @@ def _tensor_bytes(tensors: Any) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def model_parts(model: "nn.Module") -> list[tuple[str, "nn.Module | None"]]:
+    """A network's named parts: its own ``parts()``, else the version-1 :data:`PARTS` it has."""
+    parts = getattr(model, "parts", None)
+    if callable(parts):
+        return list(parts())
+    return [(part, getattr(model, part, None)) for part in PARTS]
+
+
+def nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"decoders.main": v}`` as ``{"decoders": {"main": v}}`` (summaries of version-2 networks)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        group, _, name = key.partition(".")
+        if name:
+            out.setdefault(group, {})[name] = value
+        else:
+            out[key] = value
+    return out
+
+
 def footprint(model: "nn.Module") -> Footprint:
     """Count parameters and bytes of ``model`` (on any device, meta included) per part.
 
@@ -204,8 +224,7 @@ def footprint(model: "nn.Module") -> Footprint:
 
     parameters: dict[str, int | None] = {}
     part_bytes: dict[str, int | None] = {}
-    for part in PARTS:
-        module = getattr(model, part, None)
+    for part, module in model_parts(model):
         if module is None:
             parameters[part] = part_bytes[part] = None
             continue
@@ -240,6 +259,12 @@ def meta_model(spec: "ModelSpec", doc: "Document | None" = None, base_dir: Path 
 
 def _responsible_path(spec: "ModelSpec", part: str) -> SpecPath:
     """The spec key most likely to make ``part`` large, for the error's location."""
+    group, _, name = part.partition(".")
+    if group == "heads":
+        return ("heads", name, "classes")
+    if group == "decoders":
+        keys = [k for k in type(spec.decoders[name]).model_fields if "channels" in k]  # type: ignore[attr-defined]
+        return ("decoders", name, keys[0]) if len(keys) == 1 else ("decoders", name)
     if part == "segmentation_head":
         return ("head", "classes")
     if part == "classification_head":
@@ -262,7 +287,42 @@ def forward_bytes_estimate(spec: "ModelSpec", shape: Sequence[int]) -> int:
     decoder's own maps scale with its parameters, which the guard bounds already.
     """
     n, c, h, w = (int(v) for v in shape)
-    return 4 * n * h * w * (c + 3 * spec.head.classes)
+    return 4 * n * h * w * (c + 3 * mask_channels(spec))
+
+
+def mask_channels(spec: Any) -> int:
+    """Channels of every full-resolution map the model returns (all segmentation heads in version 2)."""
+    heads = getattr(spec, "heads", None)
+    if heads is None:
+        return spec.head.classes
+    return sum(h.classes for h in heads.values() if h.type == "segmentation")
+
+
+def max_upsampling(spec: Any) -> int:
+    """The largest head upsampling of a spec (every segmentation head's in version 2)."""
+    heads = getattr(spec, "heads", None)
+    if heads is None:
+        return spec.head.upsampling
+    return max((h.upsampling for h in heads.values() if h.type == "segmentation"), default=1)
+
+
+def _activations(
+    model: "SegmentationModel", spec: "ModelSpec", shapes: Sequence[Sequence[int]], room: float, forward: int, forward_shape: tuple[int, ...]
+) -> tuple[int, tuple[int, ...]]:
+    """The largest forward-pass estimate among ``shapes``: measured on the meta device unless a quick bound fits ``room``."""
+    from specseg.activations import WORKSPACE_FACTOR, activation_upper_bound, peak_activation_bytes
+
+    for shape in shapes:
+        bound = activation_upper_bound(model, shape, max_upsampling(spec))
+        if bound is not None and bound <= room:
+            continue
+        try:
+            measured = int(WORKSPACE_FACTOR * peak_activation_bytes(model, shape))
+        except Exception:  # noqa: BLE001 - e.g. an input size the model refuses: the caller reports that
+            measured = bound or 0
+        if measured > forward:
+            forward, forward_shape = measured, tuple(shape)
+    return forward, forward_shape
 
 
 def check_memory(
@@ -296,17 +356,27 @@ def check_memory(
         return None
     fp = footprint(model)
     forward, forward_shape = max(((forward_bytes_estimate(spec, s), tuple(s)) for s in forward_shapes), default=(0, ()))
+    forward, forward_shape = _activations(model, spec, forward_shapes, limit - fp.total_bytes, forward, forward_shape)
     total = fp.total_bytes + forward
     if total <= limit:
         return fp
     raise_text = "or raise the limit (specseg build --max-memory SIZE, or specseg.build(..., max_memory=...))"
     if forward > fp.total_bytes:
-        path: SpecPath = ("head", "classes")
+        upsampling = max_upsampling(spec)
+        if getattr(spec, "heads", None) is not None:
+            widest = max((n for n, h in spec.heads.items() if h.type == "segmentation"), key=lambda n: spec.heads[n].classes)
+            key = "upsampling" if spec.heads[widest].upsampling > 1 else "classes"
+            path: SpecPath = ("heads", widest, key)
+            fewer = "head classes, a smaller heads.<name>.upsampling"
+        else:
+            path = ("head", "upsampling") if spec.head.upsampling > 1 else ("head", "classes")
+            fewer = "head.classes, a smaller head.upsampling"
         message = (
             f"building this model and running it on a {forward_shape} input needs about {format_bytes(total)}: "
-            f"{format_bytes(forward)} for the input and the {spec.head.classes:,}-class mask at "
-            f"{forward_shape[2]}x{forward_shape[3]}, {format_bytes(fp.total_bytes)} for the parameters; more than {how}; "
-            f"refusing to build it. Use a smaller --input-shape, fewer head.classes, --dry-run, {raise_text}"
+            f"{format_bytes(forward)} for the activations of the forward pass (input, feature maps and the "
+            f"{mask_channels(spec):,}-class mask at {forward_shape[2] * upsampling}x{forward_shape[3] * upsampling}), "
+            f"{format_bytes(fp.total_bytes)} for the parameters; more than {how}; "
+            f"refusing to build it. Use a smaller --input-shape, fewer {fewer}, --dry-run, {raise_text}"
         )
     else:
         parts = {k: v for k, v in fp.part_bytes.items() if v}
@@ -321,6 +391,15 @@ def check_memory(
         )
     location = doc.locate(path) if doc is not None else None
     raise MemoryLimitError([SpecIssue(message, path, location)], estimate=total, limit=int(limit))
+
+
+def output_shapes(out: Any) -> dict[str, list[int]]:
+    """The shapes of a model's outputs by name: ``mask`` (and ``labels``) in version 1, head names in version 2."""
+    if isinstance(out, dict):
+        return {name: list(value.shape) for name, value in out.items()}
+    if isinstance(out, tuple):
+        return {"mask": list(out[0].shape), "labels": list(out[1].shape)}
+    return {"mask": list(out.shape)}
 
 
 def dry_run(
@@ -349,19 +428,41 @@ def dry_run(
     x = torch.zeros(shape, device="meta")
     model.check_input_shape(x)
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        out = model(x)
+    decoded: dict[str, list[int]] = {}
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, y, name=name: decoded.__setitem__(name, list(y.shape)))
+        for name, module in getattr(model, "decoders", {}).items()
+    ]
+    try:
+        with counter, torch.no_grad():
+            out = model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
     counts = counter.get_flop_counts()
     root = type(model).__name__
     flops: dict[str, int | None] = {"total": int(counter.get_total_flops())}
-    for part in PARTS:
-        if getattr(model, part, None) is None:
-            flops[part] = None
-        else:
-            flops[part] = int(sum(counts.get(f"{root}.{part}", {}).values()))
-    outputs = (
-        {"mask": list(out[0].shape), "labels": list(out[1].shape)} if isinstance(out, tuple) else {"mask": list(out.shape)}
-    )
+    for part, module in model_parts(model):
+        flops[part] = None if module is None else int(sum(counts.get(f"{root}.{part}", {}).values()))
+    outputs = output_shapes(out)
+    if decoded:
+        # Version 2: per-decoder and per-head figures, grouped.
+        return {
+            "name": spec.name,
+            "architecture": spec.architecture,
+            "encoder": spec.encoder.name,
+            "dry_run": True,
+            "parameters": {"total": fp.total, "trainable": fp.trainable, **nested(fp.parameters)},
+            "memory": {
+                "parameters_bytes": fp.parameter_bytes,
+                "buffers_bytes": fp.buffer_bytes,
+                "total_bytes": fp.total_bytes,
+            },
+            "input_shape": list(shape),
+            "decoder_outputs": decoded,
+            "outputs": outputs,
+            "flops": nested(flops),
+        }
     return {
         "name": spec.name,
         "architecture": spec.architecture,

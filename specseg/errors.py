@@ -6,11 +6,24 @@ file once instead of once per problem. This module must stay torch-free.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 PathPart = str | int
 SpecPath = tuple[PathPart, ...]
+
+#: Characters that would break a message out of its line: C0/C1 controls and Unicode line separators.
+_LINE_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``), so one problem stays one line.
+
+    Lone surrogates (non-UTF-8 bytes of a file name, as Python decodes them) are escaped too.
+    """
+    text = _LINE_BREAKERS.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def format_path(path: Sequence[PathPart]) -> str:
@@ -59,7 +72,7 @@ class SpecIssue:
         for path, loc in self.related:
             at = f" at {loc}" if loc else ""
             text += f" (see {format_path(path)}{at})"
-        return text
+        return one_line(text)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready form, used by ``--json`` output."""

@@ -20,13 +20,16 @@ import copy
 import functools
 import json
 import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Union
+
+from pydantic import TypeAdapter
 
 from specseg.spec.model import ModelSpec
+from specseg.spec.multitask import MultiTaskSpec
 
 SCHEMA_ID = "https://specseg.dev/schemas/specseg.schema.json"
 #: Keys whose values are schemas (or lists/maps of schemas) that the rewriting passes descend into.
-_NESTED = ("properties", "$defs", "items", "prefixItems", "additionalProperties", "anyOf", "oneOf", "allOf", "not", "if", "then", "else")
+_NESTED = ("properties", "patternProperties", "$defs", "items", "prefixItems", "additionalProperties", "anyOf", "oneOf", "allOf", "not", "if", "then", "else")
 
 
 def json_schema(with_timm: bool = False) -> dict[str, Any]:
@@ -50,21 +53,52 @@ def schema_text(with_timm: bool = False) -> str:
 
 @functools.cache
 def _generated() -> dict[str, Any]:
-    schema = ModelSpec.model_json_schema(mode="validation")
-    schema = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    both = TypeAdapter(Union[ModelSpec, MultiTaskSpec]).json_schema(mode="validation")
+    refs = [branch["$ref"] for branch in both["anyOf"]]
+    # The version picks the model: if/then/else lets editors complete one version's keys
+    # (version 2's decoders.* and heads.*) instead of offering both versions' at once.
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "specseg model spec",
+        "type": "object",
+        "required": ["specseg"],
+        "if": {
+            "properties": {"specseg": {"const": 2, "description": "Spec format version 2 selects named decoders and heads."}},
+            "required": ["specseg"],
+        },
+        "then": {"$ref": refs[1]},
+        "else": {"$ref": refs[0]},
+        "$defs": both["$defs"],
+    }
+    _close_named_maps(schema["$defs"][MultiTaskSpec.__name__]["properties"])
     _walk(schema, _tagged_union_to_if_then)
     rules = architecture_rules()
-    if rules:
-        schema.setdefault("allOf", []).extend(rules)
+    if rules:  # rules of the version-1 layout (one decoder): they apply inside its definition
+        schema["$defs"][ModelSpec.__name__].setdefault("allOf", []).extend(rules)
     _walk(schema, _plain_descriptions)
     _walk(schema, _drop_derived_title)
     schema["title"] = "specseg model spec"
     _set_description(
         schema,
-        "A segmentation model spec, generated from its Pydantic models. Rules JSON Schema cannot state "
+        "A segmentation model spec, generated from its Pydantic models: format version 1 (one decoder, "
+        "head, optional aux_params) or 2 (named decoders and heads). Rules JSON Schema cannot state "
         "(listed in the README) are checked by `specseg validate`.",
     )
     return schema
+
+
+def _close_named_maps(properties: dict[str, Any]) -> None:
+    """Names outside the name pattern are refused (Pydantic refuses them; patternProperties alone would not)."""
+    stack: list[Any] = list(properties.values())
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "patternProperties" in node:
+                node["additionalProperties"] = False
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def _walk(node: Any, visit: Callable[[dict[str, Any]], None]) -> None:
@@ -77,7 +111,7 @@ def _walk(node: Any, visit: Callable[[dict[str, Any]], None]) -> None:
         return
     for key in _NESTED:
         value = node.get(key)
-        if key in ("properties", "$defs") and isinstance(value, dict):
+        if key in ("properties", "patternProperties", "$defs") and isinstance(value, dict):
             for sub in value.values():
                 _walk(sub, visit)
         elif value is not None:

@@ -10,6 +10,7 @@ import argparse
 import fnmatch
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -50,7 +51,8 @@ def parse_input_shape(text: str) -> tuple[int, int, int, int]:
     from specseg.cli.main import UsageError
 
     parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if len(parts) != 4 or not all(re.fullmatch(r"[0-9]{1,9}", p) and int(p) > 0 for p in parts):
         raise UsageError(f"--input-shape must be four positive integers N,C,H,W; got {text!r}")
     n, c, h, w = (int(p) for p in parts)
     if n * c * h * w > 1 << 28:
@@ -105,9 +107,11 @@ def build(args: argparse.Namespace) -> int:
         model.check_input_shape(torch.zeros(shape, device="meta"))
     except ValueError as exc:
         raise UsageError(f"--input-shape {','.join(map(str, shape))}: {exc}") from None
+    from specseg.dryrun import output_shapes
+
     with torch.inference_mode():
         out = model(torch.zeros(shape))
-    outputs = {"mask": list(out[0].shape), "labels": list(out[1].shape)} if isinstance(out, tuple) else {"mask": list(out.shape)}
+    outputs = output_shapes(out)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary = {
@@ -152,11 +156,13 @@ def build(args: argparse.Namespace) -> int:
         print(f"encoder:      {spec.encoder.name} (depth {spec.encoder.depth}, output stride {model.encoder.output_stride})")
         print(f"parameters:   {total:,} total, {trainable:,} trainable")
         print(f"input:        {tuple(shape)}")
+        prefix = "heads." if hasattr(spec, "heads") else ""
         for key, value in outputs.items():
-            print(f"{key + ':':<13} {tuple(value)}")
+            print(f"{prefix + key + ':':<13} {tuple(value)}")
         if summary["loss"]:
             terms = " + ".join(
-                f"{t['weight']:g} * {t['name']}" + (f" ({t['mode']})" if t["mode"] else "") for t in summary["loss"]
+                f"{t['weight']:g} * {t['name']}" + (f"[{t['head']}]" if "head" in t else "") + (f" ({t['mode']})" if t["mode"] else "")
+                for t in summary["loss"]
             )
             print(f"loss:         {terms}")
         pre = summary["preprocessing"]
@@ -220,10 +226,52 @@ def _check_outputs(paths: list[Path], force: bool) -> None:
             format_for(path)
         except ValueError as exc:
             raise UsageError(f"-o {path}: {exc}") from None
-        if path.is_dir():
-            raise UsageError(f"-o {path}: is a directory; give a file name such as {path / 'model.safetensors'}")
-        if not force and path.exists():
-            raise FileExistsError(f"{path} exists; use --force to overwrite it")
+        check_output_path(path, force, "-o")
+
+
+def check_output_path(path: Path, force: bool, option: str) -> None:
+    """Refuse an output path that cannot be written, before any expensive work (a usage error).
+
+    Checks what can be known in advance: the target is not an existing file
+    (without ``--force``) nor a device, FIFO or directory; the file name fits
+    the file system; the nearest existing folder on the way is a folder and
+    a file can be created in it (probed with a temporary file, removed at once).
+    """
+    import errno
+    import os
+    import tempfile
+
+    from specseg.cli.main import UsageError
+    from specseg.fileio import check_target, describe_os_error
+
+    name_max = 255
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise UsageError(f"{option} {path}: the name {part[:40]!r}... is {len(os.fsencode(part))} bytes; file names may have at most {name_max}")
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a directory; give a file name such as {path / 'model.safetensors'}")
+    try:
+        check_target(path, force)
+    except FileExistsError as exc:
+        raise FileExistsError(f"{option} {exc}") from None
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: {folder} is not a folder, so no file can be created under it")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".specseg-probe.", dir=folder)
+    except OSError as exc:
+        reason = "read-only file system" if exc.errno == errno.EROFS else describe_os_error(exc)
+        raise UsageError(f"{option} {path}: cannot create files in {folder} ({reason})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _nearest_existing(folder: Path) -> Path:
+    """``folder`` or its nearest ancestor that exists (as anything: a file there is reported by the caller)."""
+    folder = Path(folder) if str(folder) else Path(".")
+    while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def _is_folder_output(text: str) -> bool:
@@ -283,20 +331,35 @@ def _dry_run(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) 
     print(f"architecture: {summary['architecture']}")
     print(f"encoder:      {summary['encoder']} (depth {spec.encoder.depth})")
     print(f"parameters:   {params['total']:,} total, {params['trainable']:,} trainable")
-    for part in ("encoder", "decoder", "segmentation_head", "classification_head"):
-        value = params.get(part)
+    for part, value in _parts(params):
         print(f"  {part + ':':<22}{'-' if value is None else f'{value:,}'}")
     print(
         f"memory:       {format_bytes(memory['total_bytes'])} when built "
         f"(parameters {format_bytes(memory['parameters_bytes'])}, buffers {format_bytes(memory['buffers_bytes'])})"
     )
     print(f"input:        {tuple(summary['input_shape'])}")
+    prefix = "heads." if "decoder_outputs" in summary else ""
+    for key, value in summary.get("decoder_outputs", {}).items():
+        print(f"{'decoders.' + key + ':':<13} {tuple(value)}")
     for key, value in summary["outputs"].items():
-        print(f"{key + ':':<13} {tuple(value)}")
-    parts = ", ".join(f"{k} {_flops(v)}" for k, v in flops.items() if k != "total" and v is not None)
+        print(f"{prefix + key + ':':<13} {tuple(value)}")
+    parts = ", ".join(f"{k} {_flops(v)}" for k, v in _parts(flops) if k != "total" and v is not None)
     print(f"flops:        {_flops(flops['total'])} ({parts})")
     print("dry run:      built on the meta device; no parameter memory allocated, nothing downloaded")
     return 0
+
+
+def _parts(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A summary's per-part figures, version 2's groups (``decoders``, ``heads``) as ``group.name``."""
+    out: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if key in ("total", "trainable"):
+            continue
+        if isinstance(value, dict):
+            out.extend((f"{key}.{name}", v) for name, v in value.items())
+        else:
+            out.append((key, value))
+    return out
 
 
 def _flops(n: int) -> str:
@@ -336,19 +399,23 @@ def inspect_artifact(args: argparse.Namespace) -> int:
 
 
 def fmt(args: argparse.Namespace) -> int:
-    """``specseg fmt SPEC... [--resolved] [--check]``: canonical YAML of a spec.
+    """``specseg fmt SPEC... [--resolved] [--check] [--to VERSION]``: canonical YAML of a spec (migrated to VERSION).
 
     ``--check`` takes several files (as pre-commit passes them) and reports
     each one; printing or ``-o`` takes exactly one.
     """
     from specseg.cli.main import UsageError
+    from specseg.spec.migrations import CURRENT_VERSION
 
+    to = getattr(args, "to", None)
+    if to is not None and not 1 <= to <= CURRENT_VERSION:
+        raise UsageError(f"--to {to}: this release writes spec format versions 1 to {CURRENT_VERSION}")
     if not args.check and len(args.specs) > 1:
         raise UsageError("several files need --check; to print or write (-o) the canonical form, give one file")
     if args.check and args.output:
         raise UsageError("--check writes nothing; drop -o/--output")
     if not args.check:
-        out = _canonical_text(Path(args.specs[0]), args.resolved)
+        out = _canonical_text(Path(args.specs[0]), args.resolved, to)
         if args.output:
             _write_output(Path(args.output), out.encode("utf-8"), args.force)
         else:
@@ -358,7 +425,7 @@ def fmt(args: argparse.Namespace) -> int:
     for name in args.specs:
         path = Path(name)
         try:
-            out = _canonical_text(path, args.resolved)
+            out = _canonical_text(path, args.resolved, to)
         except SpecError as exc:
             _print_issues(exc)
             failed = True
@@ -371,12 +438,15 @@ def fmt(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _canonical_text(path: Path, resolved_form: bool) -> str:
-    """The canonical text of one spec file; raises :class:`SpecError` for an invalid one."""
+def _canonical_text(path: Path, resolved_form: bool, to: int | None = None) -> str:
+    """The canonical text of one spec file (migrated to version ``to``); raises :class:`SpecError` for an invalid one."""
+    from specseg.cli.main import UsageError
     from specseg.loader.compose import compose
+    from specseg.loader.document import Document
     from specseg.loader.source import load_document, read_spec_file
     from specseg.spec.canonical import resolved
     from specseg.spec.formatting import canonical_text
+    from specseg.spec.migrations import migrate
     from specseg.spec.validation import validate_document
 
     text = read_spec_file(path)
@@ -387,6 +457,18 @@ def _canonical_text(path: Path, resolved_form: bool) -> str:
     else:
         doc, _ = load_document(path)
         data = doc.data
+        if to is not None and isinstance(data, dict) and "extends" in data and data.get("specseg") != to:
+            raise UsageError(
+                f"--to {to}: {path} extends other files, which would stay at version {data.get('specseg')}; "
+                "migrate the base files too and then this one, or add --resolved for one self-contained file"
+            )
+    if to is not None:
+        try:
+            data = migrate(data, to)
+        except ValueError as exc:
+            raise UsageError(f"--to {to}: {exc}") from None
+        # The migrated spec must validate too: fmt never writes an invalid spec.
+        validate_document(Document(data=data, file=str(path)))
     return canonical_text(data, text)
 
 
@@ -399,10 +481,7 @@ def _write_output(path: Path, data: bytes, force: bool) -> None:
     """Write a command's output file atomically, refusing to overwrite without ``--force``."""
     from specseg.fileio import write_bytes_atomic
 
-    if path.is_dir():
-        raise FileExistsError(f"{path} is a directory; give a file name")
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; use --force to overwrite it")
+    check_output_path(path, force, "-o")
     write_bytes_atomic(path, data)
 
 
@@ -453,6 +532,8 @@ def diff_specs(args: argparse.Namespace) -> int:
             print(f"~ {c['path']}: {json.dumps(c['a'])} -> {json.dumps(c['b'])}")
         elif c["change"] == "added":
             print(f"+ {c['path']}: {json.dumps(c['b'])}")
+        elif c["change"] == "reordered":
+            print(f"~ {c['path']} order: {', '.join(c['a'])} -> {', '.join(c['b'])}")
         else:
             print(f"- {c['path']}: {json.dumps(c['a'])}")
     return status
@@ -481,14 +562,19 @@ def _is_specseg_schema(path: Path) -> bool:
         if not path.is_file() or path.stat().st_size > 16 << 20:
             return False
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return False
     return isinstance(data, dict) and data.get("$id") == SCHEMA_ID
 
 
 def import_smp(args: argparse.Namespace) -> int:
     """``specseg import-smp SRC -o OUTDIR``: write OUTDIR/spec.yaml and the weights beside it."""
+    from specseg.interop.smp_import import SPEC_NAME, WEIGHTS_NAME
     from specseg.interop.smp_import import import_smp as run_import
+
+    out_dir = Path(args.output)
+    for name in (SPEC_NAME, WEIGHTS_NAME):  # before reading the weights: the outputs can be written
+        check_output_path(out_dir / name, args.force, "-o")
 
     spec_path = run_import(Path(args.src), Path(args.output), force=args.force)
     print(f"wrote {spec_path} and {spec_path.parent / 'model.safetensors'}")
@@ -620,6 +706,8 @@ def check_encoder(args: argparse.Namespace) -> int:
             params = json.loads(args.params)
         except json.JSONDecodeError as exc:
             raise UsageError(f"--params is not valid JSON: {exc}") from None
+        except RecursionError:  # the json module recurses once per nesting level
+            raise UsageError("--params nests too deeply; encoder parameters are a flat JSON object") from None
         if not isinstance(params, dict):
             raise UsageError("--params must be a JSON object")
     problem = registry.problem(args.name)

@@ -8,13 +8,14 @@ shows the traceback). Commands import torch only when they build a model.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from specseg._version import __version__
 from specseg.artifacts import ArtifactError
-from specseg.errors import SpecError
+from specseg.errors import SpecError, one_line
 from specseg.export import ExportError
 
 EXIT_OK = 0
@@ -65,6 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec file (.yaml, .yml); several with --check")
     p.add_argument("--resolved", action="store_true", help="write out every default and inline extends")
     p.add_argument("--check", action="store_true", help="exit 1 if any file is not in canonical form (each file is reported)")
+    p.add_argument(
+        "--to",
+        metavar="VERSION",
+        type=int,
+        help="migrate to spec format VERSION (e.g. --to 2: decoder -> decoders.main, head -> heads.mask, aux_params -> heads.labels)",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p.set_defaults(run=commands.fmt)
@@ -143,8 +150,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=commands.schema)
 
-    p = sub.add_parser("import-smp", help="convert an SMP save_pretrained folder into spec.yaml + weights")
-    p.add_argument("src", metavar="SRC", help="folder written by an SMP model's save_pretrained")
+    p = sub.add_parser("import-smp", help="convert an SMP save_pretrained model (folder or Hugging Face repository) into spec.yaml + weights")
+    p.add_argument(
+        "src",
+        metavar="SRC",
+        help="folder written by an SMP model's save_pretrained, or the Hugging Face repository id of one "
+        "(owner/name[@revision], fetched through huggingface_hub: its cache and HF_HUB_OFFLINE apply)",
+    )
     p.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="folder for spec.yaml and model.safetensors")
     p.add_argument("--force", action="store_true", help="overwrite existing files in OUTDIR")
     p.set_defaults(run=commands.import_smp)
@@ -199,8 +211,53 @@ def _disable_plugins() -> None:
         loaded.registry.rediscover()
 
 
+def _one_line_output() -> None:
+    """Never fail on printing a non-UTF-8 file name: characters the stream cannot encode are escaped."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream already in use in a way that cannot change
+                pass
+
+
+def _warnings_on_one_line(command: str) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints each warning (ours or a library's) as one line."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+        stream = file if file is not None else sys.stderr
+        try:
+            stream.write(one_line(f"specseg {command}: warning: {category.__name__}: {message}") + "\n")
+        except (OSError, ValueError):
+            pass
+
+    return show
+
+
+def _log_records_on_one_line(command: str) -> Any:
+    """Library log records that reach no handler (Python's last-resort handler) print as one line each."""
+    import logging
+
+    class OneLine(logging.StreamHandler):  # type: ignore[type-arg]
+        def format(self, record: logging.LogRecord) -> str:
+            text = record.getMessage()
+            if record.exc_info and record.levelno >= logging.ERROR:
+                text += f" ({record.exc_info[0].__name__ if record.exc_info[0] else 'error'})"
+            return one_line(f"specseg {command}: {record.levelname.lower()}: {text}")
+
+    handler = OneLine(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    previous = logging.lastResort
+    logging.lastResort = handler
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    import warnings
+
+    _one_line_output()
     parser = _parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
@@ -208,6 +265,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         _show_debug_log()
     if args.no_plugins:
         _disable_plugins()
+    previous_showwarning = warnings.showwarning
+    warnings.showwarning = _warnings_on_one_line(args.command)
+    previous_last_resort = _log_records_on_one_line(args.command)
     try:
         return run(args)
     except SpecError as exc:
@@ -215,23 +275,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(issue.format(), file=sys.stderr)
         return EXIT_INVALID
     except (UsageError, FileExistsError) as exc:
-        print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
+        print(one_line(f"specseg {args.command}: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except (ArtifactError, ExportError) as exc:
-        print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
+        print(one_line(f"specseg {args.command}: error: {exc}"), file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:
+        # A file that cannot be read or written (EIO, a full disk, a name too long): the input or the
+        # environment, not a bug. BrokenPipeError is a reader that went away: not an error.
+        if isinstance(exc, BrokenPipeError):
+            return EXIT_OK
+        from specseg.fileio import describe_os_error
+
+        name = exc.filename
+        where = f"{os.fsdecode(name) if isinstance(name, (str, bytes)) else name}: " if name is not None else ""
+        print(one_line(f"specseg {args.command}: error: {where}{describe_os_error(exc)}"), file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no raw tracebacks
         if args.debug:
             traceback.print_exc()
         print(
-            f"specseg {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+            one_line(f"specseg {args.command}: internal error: {type(exc).__name__}: {exc}") + "\n"
             "This is a bug in specseg; please report it with the spec that caused it. "
             "Run again with --debug for the traceback.",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        import logging
+
+        warnings.showwarning = previous_showwarning
+        logging.lastResort = previous_last_resort

@@ -11,18 +11,19 @@ from specseg.spec.base import SpecModel
 from specseg.spec.common import FormatVersion
 from specseg.spec.decoders import SECTIONS, AnyDecoderSpec
 from specseg.spec.decoders.base import CrossIssue
+from specseg.spec.decoders.checks import mix_transformer_depth
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 from specseg.spec.head import AuxParams, HeadSpec
 from specseg.spec.loss import LossSpec, loss_issues
 
 #: Spec format versions this release reads.
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = (1, 2)
 
 
 class ModelSpec(SpecModel):
     """A segmentation model: encoder, decoder, segmentation head, optional classification head."""
 
-    specseg: FormatVersion = Field(description="Spec format version. This release reads version 1.")
+    specseg: FormatVersion = Field(description="Spec format version: 1 for one decoder and its heads (2 for named decoders and heads).")
     name: str | None = Field(None, max_length=200, description="A name for the model.")
     description: str | None = Field(None, max_length=10_000, description="Free text describing the model.")
     metadata: dict[str, JsonValue] = Field(default_factory=dict, description="Free-form mapping carried along with the spec and ignored by the builder.")
@@ -79,7 +80,7 @@ class ModelSpec(SpecModel):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> "ModelSpec":
         """Rules spanning sections; all are collected and reported together."""
-        issues: list[CrossIssue] = list(self.decoder.cross_issues(self))
+        issues: list[CrossIssue] = list(self.decoder.cross_issues(self)) + mix_transformer_depth(self)
         if self.loss is not None:
             related = (("head", "classes"), ("head", "activation"))
             issues += [(("loss",) + tuple(path), message, related) for path, message in loss_issues(self.loss, self.head.classes, self.head.activation)]

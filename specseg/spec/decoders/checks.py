@@ -129,3 +129,18 @@ def mix_transformer_refused(architecture: str, spec: "ModelSpec") -> list[CrossI
             (("decoder", "architecture"),),
         )
     ]
+
+
+def mix_transformer_depth(spec: "ModelSpec") -> list[CrossIssue]:
+    """``mit_b*`` encoders have an empty stride-2 stage: at ``encoder.depth`` 1 there is no feature to decode."""
+    if not spec.encoder.name.startswith("mit_b") or spec.encoder.depth >= 2:
+        return []
+    return [
+        (
+            ("encoder", "depth"),
+            f"encoder {spec.encoder.name!r} (a Mix Transformer) has no stride-2 feature (its first stage is at "
+            f"stride 4), so encoder.depth {spec.encoder.depth} leaves nothing to decode; use encoder.depth 2 or more",
+            (("encoder", "name"),),
+        )
+    ]
+

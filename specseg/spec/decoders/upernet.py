@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from specseg.spec.common import NORM_DESCRIPTION, Channels, GroupNormOptions, InstanceNormOptions, Norm
+from specseg.spec.common import NORM_DESCRIPTION, BatchNormOptions, Channels, GroupNormOptions, InstanceNormOptions, Norm
 from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
 from specseg.spec.decoders.checks import depth_at_least
 
@@ -58,6 +58,26 @@ class UPerNetDecoderSpec(DecoderSpec):
                     "and instance statistics over one pixel are undefined (torch refuses it). "
                     "Use batchnorm, groupnorm, layernorm or identity",
                     (),
+                )
+            )
+        elif isinstance(norm, BatchNormOptions) and not norm.track_running_stats:
+            issues.append(
+                (
+                    ("decoder", "norm", "track_running_stats"),
+                    "UPerNet cannot use batchnorm without running statistics: its pyramid pooling module normalises "
+                    "a 1x1 pooled map, and the statistics of one image's single pixel are undefined (torch refuses "
+                    "them for a batch of one, in eval mode too). Keep track_running_stats: true, or use another norm",
+                    (),
+                )
+            )
+        elif isinstance(norm, GroupNormOptions) and norm.num_groups == self.channels:
+            issues.append(
+                (
+                    ("decoder", "norm", "num_groups"),
+                    f"UPerNet cannot use groupnorm with one channel per group (num_groups={norm.num_groups} = "
+                    "decoder.channels): its pyramid pooling module normalises a 1x1 pooled map, where each group "
+                    "would hold a single value (torch refuses it for a batch of one). Use fewer groups",
+                    (("decoder", "channels"),),
                 )
             )
         if isinstance(norm, GroupNormOptions) and self.channels % norm.num_groups:
