@@ -129,8 +129,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite FILE even if it is not a specseg schema")
     p.set_defaults(run=commands.schema)
 
-    p = sub.add_parser("import-smp", help="convert an SMP save_pretrained folder into spec.yaml + weights")
-    p.add_argument("src", metavar="SRC", help="folder written by an SMP model's save_pretrained")
+    p = sub.add_parser("import-smp", help="convert an SMP save_pretrained model (folder or Hugging Face repository) into spec.yaml + weights")
+    p.add_argument(
+        "src",
+        metavar="SRC",
+        help="folder written by an SMP model's save_pretrained, or the Hugging Face repository id of one "
+        "(owner/name[@revision], fetched through huggingface_hub: its cache and HF_HUB_OFFLINE apply)",
+    )
     p.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="folder for spec.yaml and model.safetensors")
     p.add_argument("--force", action="store_true", help="overwrite existing files in OUTDIR")
     p.set_defaults(run=commands.import_smp)
