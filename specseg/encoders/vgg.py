@@ -29,6 +29,9 @@ class VGGEncoder(nn.Module, EncoderMixin):
         f"{m}.{p}" for m in ("pre_logits.fc1", "pre_logits.fc2", "head.fc") for p in ("weight", "bias")
     )
 
+    #: The first map is a stride-1 stage (64 channels), not the input (the declared-features contract's "map" layout).
+    _first_layout = "map"
+
     def __init__(self, layers: int, batch_norm: bool = False, depth: int = 5, output_stride: int = 32) -> None:
         super().__init__()
         from torchvision.models.vgg import cfgs, make_layers

@@ -11,7 +11,7 @@ from specseg.errors import Location, SpecError, SpecIssue, SpecPath
 from specseg.heads import ClassificationHead, SegmentationHead
 from specseg.multitask.model import MultiTaskModel
 from specseg.spec.heads import ENCODER, SegmentationHeadSpec
-from specseg.spec.multitask import MultiTaskSpec, _v2_path, v1_view
+from specseg.spec.multitask import MultiTaskSpec, _v2_message, _v2_path, v1_view
 
 
 def build_multitask(
@@ -40,8 +40,12 @@ def build_multitask(
                 # Rules that depend on the built encoder name version-1 paths without positions.
                 issues = []
                 for issue in exc.issues:
+                    if issue.location:
+                        issues.append(issue)
+                        continue
                     path = _v2_path(issue.path, name, None)
-                    issues.append(issue if issue.location else SpecIssue(issue.message, path, locate(path), issue.related))
+                    related = tuple((_v2_path(r, name, None), loc) for r, loc in issue.related)
+                    issues.append(SpecIssue(_v2_message(issue.message, name), path, locate(path), related))
                 raise SpecError(issues) from None
         heads = {name: _build_head(spec, name, encoder, decoders) for name in spec.heads}
         for decoder in decoders.values():
