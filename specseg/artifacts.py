@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from specseg.errors import SpecsegError
+
 if TYPE_CHECKING:
     import torch
 
@@ -38,20 +40,11 @@ if TYPE_CHECKING:
 ARTIFACT_FORMAT = "specseg.artifact"
 #: Version of the metadata layout; :func:`load` reads this version.
 ARTIFACT_FORMAT_VERSION = "1"
-#: Encoder sources that are not plugin distributions.
-NON_PLUGIN_SOURCES = ("builtin", "timm", "runtime")
 #: A header larger than this is refused before parsing (safetensors headers are small).
 MAX_HEADER_BYTES = 100_000_000
 
-_DTYPE_BYTES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1,
-    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
-    "I32": 4, "U32": 4, "F32": 4,
-    "I64": 8, "U64": 8, "F64": 8,
-}  # fmt: skip
 
-
-class ArtifactError(Exception):
+class ArtifactError(SpecsegError):
     """An artifact cannot be written, read or rebuilt; the message says why and what to do."""
 
 

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from specseg.capture import is_capturing
+from specseg.decoders.base import Decoder
+from specseg.encoders.base import EncoderMixin
 from specseg.inference import is_optimized_for_inference
 
 if TYPE_CHECKING:
@@ -30,10 +32,13 @@ class SegmentationModel(nn.Module):
     stride; other sizes are refused with the nearest valid sizes named.
     """
 
+    encoder: EncoderMixin
+    decoder: Decoder
+
     def __init__(
         self,
-        encoder: nn.Module,
-        decoder: nn.Module,
+        encoder: EncoderMixin,
+        decoder: Decoder,
         segmentation_head: nn.Module,
         classification_head: nn.Module | None,
         spec: "ModelSpec",
@@ -55,7 +60,7 @@ class SegmentationModel(nn.Module):
         if x.shape[1] != channels:
             raise ValueError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
         # Some decoders need a minimum size of the deepest feature map (PAN's pyramid pooling: 8x8).
-        min_deepest = int(getattr(self.decoder, "min_deepest_size", 0))
+        min_deepest = self.decoder.min_deepest_size
         if min_deepest:
             deepest_stride = int(self.encoder.output_stride)
             need = min_deepest * deepest_stride
@@ -68,7 +73,7 @@ class SegmentationModel(nn.Module):
         if not self.requires_divisible_input:
             return
         # Some decoders need more than the encoder's stride (DPT: patch size and fusion depth).
-        stride = math.lcm(int(self.encoder.output_stride), int(getattr(self.decoder, "input_multiple", 1)))
+        stride = math.lcm(int(self.encoder.output_stride), int(self.decoder.input_multiple))
         h, w = int(x.shape[-2]), int(x.shape[-1])
         if h % stride or w % stride:
             hl, hu = nearest_multiples(h, stride)

@@ -28,6 +28,8 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from specseg.errors import SpecsegError
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -39,7 +41,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_EMPTY = b"PK\x05\x06"
 
 
-class WeightsError(Exception):
+class WeightsError(SpecsegError):
     """A weights file could not be read, or does not fit the network it was meant for."""
 
     def __init__(self, message: str):

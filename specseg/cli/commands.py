@@ -46,7 +46,7 @@ def validate(args: argparse.Namespace) -> int:
 
 def parse_input_shape(text: str) -> tuple[int, int, int, int]:
     """Parse ``N,C,H,W`` into four positive integers, or raise a usage error."""
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
 
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
@@ -63,7 +63,7 @@ def build(args: argparse.Namespace) -> int:
     ``-o OUT`` also writes the model (format from OUT's suffix), ``--dry-run``
     summarises on the meta device instead, ``--max-memory`` sets the guard.
     """
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
 
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
     max_memory = _max_memory(getattr(args, "max_memory", None))
@@ -146,7 +146,7 @@ def _max_memory(text: str | None) -> str | None:
     """Check ``--max-memory`` early (a usage error), returning it for :func:`specseg.build`."""
     if text is None:
         return None
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.dryrun import parse_size
 
     try:
@@ -158,7 +158,7 @@ def _max_memory(text: str | None) -> str | None:
 
 def _check_outputs(paths: list[Path], force: bool) -> None:
     """Refuse unknown suffixes, repeated or existing files before spending time on the build."""
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.export import format_for
 
     if len({p.resolve() for p in paths}) != len(paths):
@@ -189,7 +189,7 @@ def _print_written(output: dict[str, Any]) -> None:
 def _dry_run(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) -> int:
     """``specseg build SPEC --dry-run``: the summary of a meta-device build."""
     from specseg.builder import resolve
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.dryrun import dry_run, format_bytes
 
     spec, doc, base = resolve(Path(args.spec), args.overrides)
@@ -407,7 +407,7 @@ def list_things(args: argparse.Namespace) -> int:
 
 def _list_plugins(args: argparse.Namespace) -> int:
     """``specseg list plugins``: installed encoder plugins, each imported to check it loads."""
-    from specseg.encoders.plugins import plugin_rows
+    from specseg.encoders.plugin_report import plugin_rows
 
     rows, warnings = plugin_rows(load=True)
     if args.filter:
@@ -428,7 +428,7 @@ def _list_plugins(args: argparse.Namespace) -> int:
 
 def check_encoder(args: argparse.Namespace) -> int:
     """``specseg check-encoder NAME``: exit 0 when the encoder keeps the contract, 1 otherwise."""
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.encoders.registry import registry
     from specseg.errors import SpecIssue
 

@@ -13,18 +13,13 @@ import traceback
 from typing import Callable, Sequence
 
 from specseg._version import __version__
-from specseg.artifacts import ArtifactError
-from specseg.errors import SpecError
-from specseg.export import ExportError
+from specseg.cli.usage import UsageError
+from specseg.errors import SpecError, SpecsegError
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
-
-
-class UsageError(Exception):
-    """Bad command-line usage that argparse cannot detect (exit code 2)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -181,8 +176,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, FileExistsError) as exc:
         print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except (ArtifactError, ExportError) as exc:
-        print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
+    except SpecsegError as exc:
+        # Any other problem specseg recognised (an artifact, an export, weights): the user's to fix, not a bug.
+        for issue in exc.issues:
+            print(issue.format(), file=sys.stderr)
+        if not exc.issues:
+            print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

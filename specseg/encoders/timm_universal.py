@@ -27,11 +27,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from specseg.encoders.base import dilate_convolutions
+from specseg.encoders.base import EncoderMixin, dilate_convolutions
+from specseg.errors import EncoderBuildError, NotDilatableError
 
+#: Kept importable from here (it moved to :mod:`specseg.errors`).
+__all__ = ["NotDilatableError", "TimmUniversalEncoder"]
 
-class NotDilatableError(ValueError):
-    """The model cannot produce features at the requested output stride."""
+#: Output strides a ``tu-`` encoder can be built at.
+OUTPUT_STRIDES = (8, 16, 32)
+#: Depths a ``tu-`` encoder can be built at.
+MAX_DEPTH = 5
 
 
 @functools.lru_cache(maxsize=256)
@@ -70,9 +75,10 @@ def feature_style(name: str, reductions: tuple[int, ...]) -> str:
         return "cnn"
     if list(reductions) == [2**i for i in range(stages)]:
         return "vgg"
-    raise ValueError(
+    raise EncoderBuildError(
         f"timm model {name!r} has feature strides {list(reductions)}; an encoder needs strides doubling "
-        "from 2 (CNN), 4 (transformer) or 1 (VGG)"
+        "from 2 (CNN), 4 (transformer) or 1 (VGG)",
+        "name",
     )
 
 
@@ -151,7 +157,7 @@ def dilate_by_stages(model: nn.Module, output_stride: int) -> None:
             dilate_convolutions(part, reduction // output_stride)
 
 
-class TimmUniversalEncoder(nn.Module):
+class TimmUniversalEncoder(nn.Module, EncoderMixin):
     """A timm ``features_only`` model exposing the specseg encoder contract.
 
     ``pretrained`` is False, True (timm downloads the model's weights: the
@@ -174,26 +180,29 @@ class TimmUniversalEncoder(nn.Module):
         super().__init__()
         import timm
 
-        if not 1 <= depth <= 5:
-            raise ValueError(f"encoder depth must be 1..5, got {depth}")
-        if output_stride not in (8, 16, 32):
-            raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+        if not 1 <= depth <= MAX_DEPTH:
+            raise EncoderBuildError(f"encoder depth must be 1..{MAX_DEPTH}, got {depth}", "depth")
+        if output_stride not in OUTPUT_STRIDES:
+            raise EncoderBuildError(f"output_stride must be 8, 16 or 32, got {output_stride}", "output_stride")
         reserved = {"features_only", "out_indices", "in_chans", "output_stride", "pretrained", "pretrained_cfg_overlay"} & set(kwargs)
         if reserved:
-            raise ValueError(f"encoder.params may not set {sorted(reserved)}; they come from the spec")
+            raise EncoderBuildError(f"encoder.params may not set {sorted(reserved)}; they come from the spec", "params")
         if patch is not None and patch not in PATCHES:
             raise ValueError(f"unknown patch {patch!r}; known: {sorted(PATCHES)}")
         self.name = name
         reductions, _, self._channels_last = probe(name)
         style = feature_style(name, reductions)
         if style == "transformer" and depth < 2:
-            raise ValueError(
-                f"timm model {name!r} has no features at stride 2; use encoder.depth 2..5 (its first features are at stride 4)"
+            raise EncoderBuildError(
+                f"timm model {name!r} has no features at stride 2; use encoder.depth 2..5 (its first features are at stride 4)",
+                "depth",
             )
         indices = feature_indices(name, style, depth)
         needed = max(indices, default=-1) + 1
         if needed > len(reductions):
-            raise ValueError(f"timm model {name!r} has {len(reductions)} feature stages; encoder.depth {depth} needs {needed}")
+            raise EncoderBuildError(
+                f"timm model {name!r} has {len(reductions)} feature stages; encoder.depth {depth} needs {needed}", "depth"
+            )
         # Only strides the selected features reach matter: depth 3 at output_stride 16 needs no dilation.
         deepest = max((reductions[i] for i in indices), default=1)
         wanted = min(output_stride, deepest)
@@ -219,35 +228,26 @@ class TimmUniversalEncoder(nn.Module):
                     f"timm model {name!r} cannot be dilated to output_stride {output_stride}: {exc}; "
                     "use output_stride 32 (or a smaller encoder.depth)"
                 ) from None
+        # The declared maps: the input, the empty stride-2 map of transformer-style models,
+        # then timm's features at their reductions, capped at the output stride (deeper ones are dilated).
+        strides = [min(int(reductions[i]), output_stride) for i in indices]
         if style == "transformer":
             self._out_channels = [in_channels, 0] + channels
+            self._feature_strides = [1, 2] + strides
         elif style == "vgg":
             self._out_channels = channels
+            self._feature_strides = strides
+            self._first_layout = "map"
         else:
             self._out_channels = [in_channels] + channels
+            self._feature_strides = [1] + strides
         self._depth = depth
         self._in_channels = in_channels
         self._output_stride = output_stride
 
-    @property
-    def out_channels(self) -> list[int]:
-        """Channels of each returned feature map (0 for the empty stride-2 map of transformers)."""
-        return list(self._out_channels)
-
-    @property
-    def depth(self) -> int:
-        """Number of downsampling stages used."""
-        return self._depth
-
-    @property
-    def in_channels(self) -> int:
-        """Channels of the input image."""
-        return self._in_channels
-
-    @property
-    def output_stride(self) -> int:
-        """Stride of the deepest feature map."""
-        return min(self._output_stride, 2**self._depth)
+    def make_dilated(self, output_stride: int) -> None:
+        """Dilation is chosen when timm builds the model (``output_stride`` argument), never afterwards."""
+        raise NotImplementedError("timm-backed encoders are dilated when built; pass output_stride to the constructor")
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` NCHW feature maps, the first being ``x``."""

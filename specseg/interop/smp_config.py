@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from specseg.errors import SpecsegError
 from specseg.spec.decoders import SECTIONS
 
 _ENCODER_KEYS = {
@@ -34,7 +35,7 @@ _DECODER_SPECIAL = {
 }
 
 
-class SMPConfigError(ValueError):
+class SMPConfigError(SpecsegError, ValueError):
     """An SMP argument that specseg cannot represent; ``argument`` names it."""
 
     def __init__(self, argument: str, message: str):

@@ -59,17 +59,70 @@ def _unwrap_models(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _model_at(data: Any, path: SpecPath) -> type[BaseModel] | None:
-    """The spec model class that validates the mapping at ``path`` (for key suggestions)."""
-    model: type[BaseModel] | None = ModelSpec
+def _candidates_at(data: Any, path: SpecPath) -> list[type[BaseModel]]:
+    """The spec model classes that may validate the mapping at ``path``: one when the data picks a union member."""
+    candidates: list[type[BaseModel]] = [ModelSpec]
     node = data
     for part in path:
-        if model is None or not isinstance(part, str) or part not in model.model_fields:
+        if isinstance(part, int):
+            # A list item: the candidates are those of the list's items.
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        else:
+            model = _pick_variant(candidates, node)
+            if model is None or part not in model.model_fields:
+                return []
+            candidates = _unwrap_models(model.model_fields[part].annotation)
+            node = node.get(part) if isinstance(node, dict) else None
+    picked = _pick_variant(candidates, node)
+    return [picked] if picked is not None else candidates
+
+
+def _model_at(data: Any, path: SpecPath) -> type[BaseModel] | None:
+    """The spec model class that validates the mapping at ``path`` (for key suggestions)."""
+    return _pick_variant(_candidates_at(data, path), _node_at(data, path))
+
+
+def _node_at(data: Any, path: SpecPath) -> Any:
+    node = data
+    for part in path:
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
             return None
-        candidates = _unwrap_models(model.model_fields[part].annotation)
-        node = node.get(part) if isinstance(node, dict) else None
-        model = _pick_variant(candidates, node)
-    return model
+    return node
+
+
+def _literal_values(annotation: Any) -> list[Any]:
+    """Every ``Literal`` value in a field annotation (through unions, lists, ``Annotated``), not inside models."""
+    found: list[Any] = []
+    stack = [annotation]
+    while stack:
+        ann = stack.pop(0)
+        if typing.get_origin(ann) is typing.Literal:
+            found.extend(typing.get_args(ann))
+        elif not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            stack.extend(a for a in typing.get_args(ann) if not isinstance(a, (str, int, float, bool)) or a is None)
+    return list(dict.fromkeys(found))
+
+
+def _allowed_values(data: Any, path: SpecPath) -> list[str]:
+    """The string values the schema allows at ``path`` (a Literal field or a discriminator), for suggestions.
+
+    Read from the spec models themselves, so that no message text is parsed.
+    """
+    if path and isinstance(path[-1], int):
+        path = path[:-1]  # an item of a list of literals
+    if not path or not isinstance(path[-1], str):
+        return []
+    key = path[-1]
+    values: list[Any] = []
+    for model in _candidates_at(data, path[:-1]):
+        field = model.model_fields.get(key)
+        if field is not None:
+            values.extend(_literal_values(field.annotation))
+    return [v for v in dict.fromkeys(values) if isinstance(v, str)]
 
 
 def _pick_variant(candidates: list[type[BaseModel]], node: Any) -> type[BaseModel] | None:
@@ -151,14 +204,13 @@ def _message(error: dict[str, Any], data: Any, path: SpecPath) -> str:
     if kind == "union_tag_invalid":
         tags = ctx.get("expected_tags", "")
         got = ctx.get("tag")
-        hint = did_you_mean(str(got), [t.strip(" '") for t in str(tags).split(",")])
+        hint = did_you_mean(str(got), _allowed_values(data, path))
         return f"unknown value {_quoted(got)}{hint}; expected one of {tags}"
     if kind == "union_tag_not_found":
         return f"missing required key '{path[-1]}'"
     if kind == "literal_error":
         expected = ctx.get("expected", "")
-        options = [o.strip(" '") for o in str(expected).replace(" or ", ", ").split(",")]
-        hint = did_you_mean(str(value), options) if isinstance(value, str) else ""
+        hint = did_you_mean(value, _allowed_values(data, path)) if isinstance(value, str) else ""
         return f"{_describe_input(value)} is not allowed{hint}; expected {expected}"
     base = error["msg"]
     if kind == "value_error":
@@ -184,8 +236,12 @@ _EXPECTED_FORM = {
 }
 
 
-def _merge_union_branches(errors: list[tuple[SpecPath, bool, dict[str, Any], str]], data: Any) -> list[tuple[SpecPath, bool, str]]:
+def _merge_union_branches(
+    errors: list[tuple[SpecPath, bool, dict[str, Any], str]], data: Any
+) -> list[tuple[SpecPath, bool, frozenset[str], str]]:
     """One issue per path: the alternatives of a union become one 'expected A or B' message.
+
+    Returns ``(path, exists, error kinds, message)`` per path.
 
     When one alternative got further into the value (a mapping whose inner
     key is wrong), the shallower "wrong type" reports of the other
@@ -212,9 +268,10 @@ def _merge_union_branches(errors: list[tuple[SpecPath, bool, dict[str, Any], str
         if structural and len(structural) < len(items):
             # One alternative accepted the value's type and failed inside it: report that one.
             items = structural
+        kinds = frozenset(str(error["type"]) for _, error, _ in items)
         messages = list(dict.fromkeys(message for _, _, message in items))
         if len(messages) == 1:
-            out.append((path, exists, messages[0]))
+            out.append((path, exists, kinds, messages[0]))
             continue
         if all(is_type_mismatch(error) for _, error, _ in items):
             forms: list[str] = []
@@ -222,18 +279,16 @@ def _merge_union_branches(errors: list[tuple[SpecPath, bool, dict[str, Any], str
             value = items[0][1].get("input")
             for _, error, _ in items:
                 if error["type"] == "literal_error":
-                    expected = str(error["ctx"]["expected"])
-                    forms.append(expected)
+                    forms.append(str(error["ctx"]["expected"]))
                     if isinstance(value, str):
-                        options = [o.strip(" '") for o in expected.replace(" or ", ", ").split(",")]
-                        hint = hint or did_you_mean(value, options)
+                        hint = hint or did_you_mean(value, _allowed_values(data, path))
                 else:
                     forms.append(_EXPECTED_FORM[error["type"]])
             forms = list(dict.fromkeys(forms))
             expected = ", ".join(forms[:-1]) + f", or {forms[-1]}"
-            out.append((path, exists, f"{_describe_input(value)} is not valid{hint}; expected {expected}"))
+            out.append((path, exists, kinds, f"{_describe_input(value)} is not valid{hint}; expected {expected}"))
         else:
-            out.append((path, exists, "; ".join(messages)))
+            out.append((path, exists, kinds, "; ".join(messages)))
     return out
 
 
@@ -243,15 +298,8 @@ def issues_from_validation_error(exc: ValidationError, doc: Document) -> list[Sp
     cross: list[SpecIssue] = []
     for error in exc.errors(include_url=False):
         if error["type"] == "cross_field":
-            for path, message, related in error["ctx"]["issues"]:
-                cross.append(
-                    SpecIssue(
-                        message,
-                        tuple(path),
-                        doc.locate(tuple(path)),
-                        tuple((tuple(r), doc.locate(tuple(r))) for r in related),
-                    )
-                )
+            # Cross-field rules found their issues with spec paths already; only the locations are missing.
+            cross.extend(issue.located(doc.locate) for issue in error["ctx"]["issues"])
             continue
         path, exists = _data_path(doc.data, tuple(error["loc"]), error["type"] == "missing")
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
@@ -260,8 +308,9 @@ def issues_from_validation_error(exc: ValidationError, doc: Document) -> list[Sp
             exists = error["type"] == "union_tag_invalid"
         raw.append((path, exists, error, _message(error, doc.data, path)))
     issues = []
-    for path, exists, message in _merge_union_branches(raw, doc.data):
-        is_key_problem = message.startswith("unknown key") or "is not a key of" in message
+    for path, exists, kinds, message in _merge_union_branches(raw, doc.data):
+        # A key that should not be there is pointed at by its key, not its value.
+        is_key_problem = "extra_forbidden" in kinds
         location = doc.locate(path, prefer_key=is_key_problem) if exists else doc.locate(path[:-1])
         issues.append(SpecIssue(message, path, location))
     issues.extend(cross)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
-from specseg.spec.common import NORM_DESCRIPTION, Channels, GroupNormOptions, InstanceNormOptions, Norm
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
-from specseg.spec.decoders.checks import depth_at_least
+from specseg.errors import SpecIssue, cross_issue
+from specseg.spec.common import NORM_DESCRIPTION, Channels, InstanceNormOptions, Norm
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
+from specseg.spec.decoders.checks import depth_at_least, groupnorm_divides
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -32,6 +33,7 @@ class UPerNetDecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "UPerNet"
+    small_example: ClassVar[Mapping[str, Any]] = {"channels": 32}
 
     architecture: Literal["upernet"] = Field(description="UPerNet decoder (pyramid pooling + feature pyramid).")
     channels: Channels = Field(
@@ -45,31 +47,16 @@ class UPerNetDecoderSpec(DecoderSpec):
         "instancenorm is refused: the pooling module normalises a 1x1 pooled map, which instance normalisation cannot do.",
     )
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         issues = depth_at_least(3, "UPerNet", spec)
         norm = self.norm
         if norm == "instancenorm" or isinstance(norm, InstanceNormOptions):
             issues.append(
-                (
+                cross_issue(
                     ("decoder", "norm"),
                     "UPerNet cannot use instancenorm: its pyramid pooling module normalises a 1x1 pooled map, "
                     "and instance statistics over one pixel are undefined (torch refuses it). "
                     "Use batchnorm, groupnorm, layernorm or identity",
-                    (),
                 )
             )
-        if isinstance(norm, GroupNormOptions) and self.channels % norm.num_groups:
-            issues.append(
-                (
-                    ("decoder", "channels"),
-                    f"{self.channels} channels cannot be split into decoder.norm.num_groups={norm.num_groups} "
-                    f"groups; use a multiple of {norm.num_groups}",
-                    (("decoder", "norm", "num_groups"),),
-                )
-            )
-        return issues
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.upernet import UPerNetDecoder
-
-        return UPerNetDecoder(encoder_channels=encoder.out_channels, channels=self.channels, norm=self.norm)
+        return issues + groupnorm_divides(norm, self.channels, ("decoder", "channels"))
