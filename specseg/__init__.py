@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 from specseg._version import __version__
-from specseg.errors import SpecError, SpecIssue
+from specseg.errors import InputShapeError, SpecError, SpecIssue, SpecValueError
 from specseg.loader import load_spec
 
 # Public names that need torch, resolved on first access.
@@ -43,4 +43,4 @@ def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_LAZY))
 
 
-__all__ = ["__version__", "SpecError", "SpecIssue", "load_spec", *_LAZY]
+__all__ = ["__version__", "SpecError", "SpecIssue", "SpecValueError", "InputShapeError", "load_spec", *_LAZY]

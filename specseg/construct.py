@@ -15,7 +15,7 @@ import torch
 
 from specseg.blocks.pointwise import use_pointwise_convolutions
 from specseg.decoders.registry import build_for
-from specseg.encoders.factory import build_encoder
+from specseg.encoders.factory import build_encoder, encoder_error
 from specseg.errors import EncoderBuildError, Location, Locator, SpecError, SpecPath
 from specseg.heads import ClassificationHead, SegmentationHead
 from specseg.initialization import initialize_decoder, initialize_head, seeded
@@ -44,7 +44,7 @@ def construct(spec: ModelSpec, locate: Locator, base_dir: Path | None, load_enco
         try:
             encoder = build_encoder(spec.encoder, base_dir, load_weights=load_encoder_weights, kind=section.encoder_kind)
         except EncoderBuildError as exc:
-            raise SpecError([exc.issue(locate)]) from None
+            raise encoder_error(exc, locate) from None
         try:
             decoder = architecture.decoder(section, encoder, spec)
         except SpecError as exc:

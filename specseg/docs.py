@@ -98,6 +98,11 @@ def smp_mapping_table() -> str:
     for arch, section in SECTIONS.items():
         for smp_arg, key in section.smp_renames.items():
             rows.append(f"| `{arch}` | `{smp_arg}` | `decoder.{key}` |")
+    from specseg.interop.smp_config import DEPRECATED_ARGUMENTS, spec_path_of
+
+    for old, (new, classes) in DEPRECATED_ARGUMENTS.items():
+        archs = ", ".join(f"`{arch}`" for arch, section in SECTIONS.items() if section.smp_class in classes)
+        rows.append(f"| {archs} | `{old}` (deprecated in SMP; a DeprecationWarning) | `{spec_path_of(new)}` |")
     return "\n".join(rows)
 
 

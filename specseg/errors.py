@@ -12,6 +12,7 @@ from a bug. This module must stay torch-free.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -130,8 +131,11 @@ class SpecError(SpecsegError):
         return self._issues
 
     def located(self, locate: Locator) -> "SpecError":
-        """The same error with file locations filled in where an issue has none."""
-        return type(self)([issue.located(locate) for issue in self._issues]) if type(self) is SpecError else self
+        """The same error (same class and attributes) with file locations filled in where an issue has none."""
+        located = copy.copy(self)
+        located._issues = [issue.located(locate) for issue in self._issues]
+        located.args = (located._summary(),)
+        return located
 
     def _summary(self) -> str:
         lines = [issue.format() for issue in self.issues]
@@ -141,6 +145,22 @@ class SpecError(SpecsegError):
 
     def __str__(self) -> str:
         return self._summary()
+
+
+class SpecValueError(SpecError, ValueError):
+    """A :class:`SpecError` that SMP raises as ``ValueError`` (an encoder that cannot be dilated).
+
+    Code written against SMP (``except ValueError``) catches it; it is still a
+    located :class:`SpecError` for the CLI and for specseg's own callers.
+    """
+
+
+class InputShapeError(SpecsegError, ValueError, RuntimeError):
+    """An input the model cannot take (rank, channels, height or width); the message names valid sizes.
+
+    Also a ``RuntimeError``, the type SMP raises for the same inputs, so code
+    written against SMP keeps catching it.
+    """
 
 
 def single_issue(message: str, path: SpecPath = (), location: Location | None = None) -> SpecError:

@@ -11,6 +11,7 @@ from torch import nn
 from specseg.capture import is_capturing
 from specseg.decoders.base import Decoder
 from specseg.encoders.base import EncoderMixin
+from specseg.errors import InputShapeError
 from specseg.inference import is_optimized_for_inference
 
 if TYPE_CHECKING:
@@ -53,12 +54,12 @@ class SegmentationModel(nn.Module):
         self.requires_divisible_input = requires_divisible_input
 
     def check_input_shape(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` naming valid sizes when H or W does not fit the architecture."""
+        """Raise :class:`~specseg.errors.InputShapeError` (a ``ValueError`` and, as in SMP, a ``RuntimeError``) naming valid sizes."""
         if x.dim() != 4:
-            raise ValueError(f"expected an (N, C, H, W) input, got shape {tuple(x.shape)}")
+            raise InputShapeError(f"expected an (N, C, H, W) input, got shape {tuple(x.shape)}")
         channels = self.encoder.in_channels
         if x.shape[1] != channels:
-            raise ValueError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
+            raise InputShapeError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
         # Some decoders need a minimum size of the deepest feature map (PAN's pyramid pooling: 8x8).
         min_deepest = self.decoder.min_deepest_size
         if min_deepest:
@@ -66,7 +67,7 @@ class SegmentationModel(nn.Module):
             need = min_deepest * deepest_stride
             h, w = int(x.shape[-2]), int(x.shape[-1])
             if h < need or w < need:
-                raise ValueError(
+                raise InputShapeError(
                     f"a {self.spec.architecture} model needs inputs of at least {need}x{need} (its deepest feature "
                     f"map, at stride {deepest_stride}, must be at least {min_deepest}x{min_deepest}); got {h}x{w}"
                 )
@@ -78,7 +79,7 @@ class SegmentationModel(nn.Module):
         if h % stride or w % stride:
             hl, hu = nearest_multiples(h, stride)
             wl, wu = nearest_multiples(w, stride)
-            raise ValueError(
+            raise InputShapeError(
                 f"input height and width must be multiples of {stride} "
                 f"for a {self.spec.architecture} model; got {h}x{w}. Nearest valid sizes: "
                 f"{hl}x{wl} or {hu}x{wu} (pad or resize the input)"

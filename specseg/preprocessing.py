@@ -27,7 +27,8 @@ class Preprocessing:
     ``input_range`` is the value range the weights were trained on (``[0, 1]``
     or ``[0, 255]``); inputs of an integer type, or floats above 1, are
     divided by 255 when the range is ``[0, 1]`` (SMP's rule).
-    ``input_space`` is ``RGB`` or ``BGR``. For inputs with a channel count
+    ``input_space`` is ``RGB`` or ``BGR`` (``BGR`` reverses the channel axis,
+    whatever the channel count, as SMP does). For inputs with a channel count
     other than 3, the statistics are averaged (1 channel) or cycled, matching
     how the first convolution's pretrained weights are adapted.
     """
@@ -60,7 +61,7 @@ class Preprocessing:
             import torch
 
             y = x if x.is_floating_point() else x.to(torch.float32)
-            if self.input_space == "BGR" and channels == 3:
+            if self.input_space == "BGR":  # SMP reverses the channel axis whatever the channel count
                 y = torch.flip(y, dims=(axis,))
             if self.input_range[1] == 1 and (not x.is_floating_point() or bool(y.max() > 1)):
                 y = y / 255.0
@@ -74,7 +75,7 @@ class Preprocessing:
         y = np.asarray(x)
         floating = np.issubdtype(y.dtype, np.floating)
         y = y if floating else y.astype(np.float32)
-        if self.input_space == "BGR" and channels == 3:
+        if self.input_space == "BGR":  # SMP reverses the channel axis whatever the channel count
             y = np.flip(y, axis=axis)
         if self.input_range[1] == 1 and (not floating or y.max() > 1):
             y = y / 255.0

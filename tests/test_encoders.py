@@ -251,7 +251,7 @@ def test_identical_claims_cover_the_tested_families() -> None:
     for name in ("resnet18", "resnext50_32x4d", "timm-regnetx_002", "timm-resnest14d", "timm-gernet_s", "timm-mobilenetv3_small_075"):
         assert rows[name]["same_as_smp"] and rows[name]["same_state_dict"], name
     assert rows["mit_b0"]["same_state_dict"] and not rows["mit_b0"]["same_as_smp"]
-    for name in ("efficientnet-b0", "dpn68", "mobilenet_v2"):
+    for name in ("efficientnet-b0",):
         assert not rows[name]["same_as_smp"] and rows[name]["note"], name
     assert "out_channels [3, 16, 24, 40, 112, 320] (SMP: [3, 32, 24, 40, 112, 320])" in rows["efficientnet-b0"]["note"]
 
@@ -276,7 +276,7 @@ def test_smp_names_resolve_to_timm_models_and_weights() -> None:
     for row in SMP_NAMES:
         if row.timm_model is not None:
             assert timm.is_model(row.timm_model), row.name
-        for weights, settings in row.weights.items():
+        for weights, settings in row.pretrained_settings.items():
             tag = settings.get("timm")
             if tag is None:
                 assert settings["repo_id"].startswith("smp-hub/") and len(settings["revision"]) == 40

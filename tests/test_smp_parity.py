@@ -105,3 +105,77 @@ def test_whole_model_weights_errors_are_located(tmp_path: Path) -> None:
     with pytest.raises(specseg.SpecError) as info:
         specseg.build(tmp_path / "s.yaml")
     assert "missing key(s): decoder.blocks.0.conv1.0.weight" in info.value.issues[0].message
+
+
+# --- behaviour SMP's own test suite relies on ------------------------------------------
+
+
+def test_wrong_input_size_is_also_smps_runtime_error() -> None:
+    model = specseg.build(spec_from_smp_kwargs("FPN", {"encoder_name": "resnet18", "classes": 2})).eval()
+    reference = smp.FPN("resnet18", encoder_weights=None, classes=2).eval()
+    x = torch.randn(1, 3, 63, 64)
+    with pytest.raises(RuntimeError):
+        reference(x)
+    with pytest.raises(RuntimeError) as info:
+        model(x)
+    assert isinstance(info.value, specseg.InputShapeError) and isinstance(info.value, ValueError)
+    assert "multiples of 32" in str(info.value) and "64x64" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["vgg11", "densenet121"])
+def test_encoder_that_cannot_be_dilated_is_a_value_error(name: str, tmp_spec) -> None:
+    """SMP raises ValueError; specseg's Python API too, still located (the CLI prints the location)."""
+    import subprocess
+    import sys
+
+    with pytest.raises(ValueError):
+        smp.DeepLabV3Plus(name, encoder_weights=None)
+    path = tmp_spec(f"specseg: 1\nencoder:\n  name: {name}\n  output_stride: 16\ndecoder: {{architecture: deeplabv3plus}}\n")
+    with pytest.raises(ValueError) as info:
+        specseg.build(path)
+    assert isinstance(info.value, specseg.SpecError)
+    issue = info.value.issues[0]
+    assert issue.path == ("encoder", "output_stride") and issue.location.line == 4
+    result = subprocess.run([sys.executable, "-m", "specseg", "build", str(path)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and f"{path}:4:" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_bgr_preprocessing_reverses_the_channel_axis_as_smp(channels: int) -> None:
+    import numpy as np
+    from segmentation_models_pytorch.encoders._preprocessing import preprocess_input
+
+    from specseg.preprocessing import Preprocessing
+
+    mean, std = [0.1, 0.2, 0.3, 0.4][:channels], [0.5, 0.6, 0.7, 0.8][:channels]
+    image = np.random.default_rng(0).uniform(0, 255, size=(5, 6, channels))
+    ours = Preprocessing(tuple(mean), tuple(std), input_space="BGR")(image)
+    theirs = preprocess_input(image, mean=mean, std=std, input_space="BGR", input_range=[0, 1])
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+    tensor = torch.from_numpy(image).permute(2, 0, 1)[None]
+    as_tensor = Preprocessing(tuple(mean), tuple(std), input_space="BGR")(tensor)
+    np.testing.assert_allclose(as_tensor[0].permute(1, 2, 0).numpy(), theirs, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "smp_class,deprecated,current",
+    [
+        ("Unet", {"decoder_use_batchnorm": False}, {"decoder_use_norm": False}),
+        ("PSPNet", {"psp_use_batchnorm": False}, {"decoder_use_norm": False}),
+        ("PAN", {"upscale_mode": "nearest"}, {"decoder_interpolation": "nearest"}),
+    ],
+)
+def test_smps_deprecated_argument_names(smp_class: str, deprecated: dict, current: dict, tmp_path: Path) -> None:
+    """Read as SMP reads them, with a DeprecationWarning, by spec_from_smp_kwargs and import-smp."""
+    base = {"encoder_name": "resnet18", "classes": 2}
+    with pytest.warns(DeprecationWarning, match=next(iter(deprecated))):
+        spec = spec_from_smp_kwargs(smp_class, {**base, **deprecated})
+    assert spec == spec_from_smp_kwargs(smp_class, {**base, **current})
+    with pytest.warns(DeprecationWarning):
+        reference = getattr(smp, smp_class)(encoder_weights=None, **base, **deprecated).eval()
+    reference.save_pretrained(tmp_path / "smp")
+    with pytest.warns(DeprecationWarning, match=next(iter(deprecated))):
+        model = specseg.build(specseg.import_smp(tmp_path / "smp", tmp_path / "out")).eval()
+    x = torch.randn(1, 3, 128, 128)  # PAN's pyramid needs 8x8 at stride 16
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), atol=1e-4, rtol=0)

@@ -105,6 +105,7 @@ def build(args: argparse.Namespace) -> int:
         "input_shape": list(shape),
         "outputs": outputs,
         "loss": describe_loss(spec),
+        "preprocessing": _preprocessing_summary(spec),
     }
     if out_paths:
         from specseg.export import export_models
@@ -126,9 +127,26 @@ def build(args: argparse.Namespace) -> int:
                 f"{t['weight']:g} * {t['name']}" + (f" ({t['mode']})" if t["mode"] else "") for t in summary["loss"]
             )
             print(f"loss:         {terms}")
+        pre = summary["preprocessing"]
+        if pre is not None:
+            print(
+                f"preprocessing: mean {tuple(pre['mean'])}, std {tuple(pre['std'])}, "
+                f"input range {tuple(pre['input_range'])}, {pre['input_space']}"
+            )
         for written_output in summary.get("written", []):
             _print_written(written_output)
     return 0
+
+
+def _preprocessing_summary(spec: Any) -> dict[str, Any] | None:
+    """The input normalisation of the spec's encoder weights (``specseg.preprocessing``), or None when unknown."""
+    from specseg.preprocessing import preprocessing
+
+    try:
+        return preprocessing(spec).params()
+    except (ValueError, KeyError, LookupError):
+        # An encoder without tabulated statistics (e.g. a plugin without pretrained_settings).
+        return None
 
 
 def _forward_shapes(spec: Any, shape: tuple[int, int, int, int] | None, outputs: list[Path]) -> list[tuple[int, ...]]:
@@ -259,34 +277,63 @@ def inspect_artifact(args: argparse.Namespace) -> int:
 
 
 def fmt(args: argparse.Namespace) -> int:
-    """``specseg fmt SPEC [--resolved] [--check]``: canonical YAML of a spec."""
+    """``specseg fmt SPEC... [--resolved] [--check]``: canonical YAML of a spec.
+
+    ``--check`` takes several files (as pre-commit passes them) and reports
+    each one; printing or ``-o`` takes exactly one.
+    """
+    from specseg.cli.usage import UsageError
+
+    if not args.check and len(args.specs) > 1:
+        raise UsageError("several files need --check; to print or write (-o) the canonical form, give one file")
+    if args.check and args.output:
+        raise UsageError("--check writes nothing; drop -o/--output")
+    if not args.check:
+        out = _canonical_text(Path(args.specs[0]), args.resolved)
+        if args.output:
+            _write_output(Path(args.output), out.encode("utf-8"), args.force)
+        else:
+            sys.stdout.write(out)
+        return 0
+    failed = False
+    for name in args.specs:
+        path = Path(name)
+        try:
+            out = _canonical_text(path, args.resolved)
+        except SpecError as exc:
+            _print_issues(exc)
+            failed = True
+            continue
+        if out != path.read_text(encoding="utf-8"):
+            print(f"{path}: not in canonical form (run specseg fmt {path} -o {path} --force)", file=sys.stderr)
+            failed = True
+        else:
+            print(f"{path}: canonical")
+    return 1 if failed else 0
+
+
+def _canonical_text(path: Path, resolved_form: bool) -> str:
+    """The canonical text of one spec file; raises :class:`SpecError` for an invalid one."""
     from specseg.loader.compose import compose
     from specseg.loader.source import load_document, read_spec_file
     from specseg.spec.canonical import resolved
     from specseg.spec.formatting import canonical_text
     from specseg.spec.validation import validate_document
 
-    path = Path(args.spec)
     text = read_spec_file(path)
     composed, _ = compose(path)
     spec = validate_document(composed)  # never format an invalid spec
-    if args.resolved:
+    if resolved_form:
         data = resolved(spec)
     else:
         doc, _ = load_document(path)
         data = doc.data
-    out = canonical_text(data, text)
-    if args.check:
-        if out != text:
-            print(f"{path}: not in canonical form (run specseg fmt {path} -o {path} --force)", file=sys.stderr)
-            return 1
-        print(f"{path}: canonical")
-        return 0
-    if args.output:
-        _write_output(Path(args.output), out.encode("utf-8"), args.force)
-    else:
-        sys.stdout.write(out)
-    return 0
+    return canonical_text(data, text)
+
+
+def _print_issues(exc: SpecError) -> None:
+    for issue in exc.issues:
+        print(issue.format(), file=sys.stderr)
 
 
 def _write_output(path: Path, data: bytes, force: bool) -> None:
@@ -301,16 +348,32 @@ def _write_output(path: Path, data: bytes, force: bool) -> None:
 
 
 def hash_spec(args: argparse.Namespace) -> int:
-    """``specseg hash SPEC``: the hash of the resolved spec."""
+    """``specseg hash SPEC...``: the hash of each resolved spec; exit 1 if any spec is invalid.
+
+    One file prints the bare hash (or ``{spec, hash}``); several print
+    ``HASH  FILE`` lines (or a JSON list), every file reported.
+    """
     from specseg.loader import load_spec
     from specseg.spec.canonical import spec_hash
 
-    digest = spec_hash(load_spec(Path(args.spec), args.overrides))
+    results: list[dict[str, Any]] = []
+    failed = False
+    for name in args.specs:
+        try:
+            results.append({"spec": name, "hash": spec_hash(load_spec(Path(name), args.overrides))})
+        except SpecError as exc:
+            if len(args.specs) == 1:
+                raise
+            _print_issues(exc)
+            failed = True
     if args.json:
-        _emit_json({"spec": args.spec, "hash": digest})
+        _emit_json(results[0] if len(args.specs) == 1 else results)
+    elif len(args.specs) == 1:
+        print(results[0]["hash"])
     else:
-        print(digest)
-    return 0
+        for r in results:
+            print(f"{r['hash']}  {r['spec']}")
+    return 1 if failed else 0
 
 
 def diff_specs(args: argparse.Namespace) -> int:
@@ -319,9 +382,11 @@ def diff_specs(args: argparse.Namespace) -> int:
     from specseg.spec.canonical import diff
 
     changes = diff(load_spec(Path(args.a)), load_spec(Path(args.b)))
+    # git's --exit-code: 1 when the specs differ (exit 1 also means an invalid spec; stderr says which).
+    status = 1 if changes and getattr(args, "exit_code", False) else 0
     if args.json:
         _emit_json(changes)
-        return 0
+        return status
     if not changes:
         print("no semantic differences")
     for c in changes:
@@ -331,7 +396,7 @@ def diff_specs(args: argparse.Namespace) -> int:
             print(f"+ {c['path']}: {json.dumps(c['b'])}")
         else:
             print(f"- {c['path']}: {json.dumps(c['a'])}")
-    return 0
+    return status
 
 
 def schema(args: argparse.Namespace) -> int:
@@ -396,13 +461,71 @@ def list_things(args: argparse.Namespace) -> int:
         rows = encoder_rows(args.filter)
     if args.filter:
         rows = [r for r in rows if fnmatch.fnmatch(r["name"], args.filter)]
+    if args.what == "encoders":
+        _fill_plugin_weights(rows)
     if args.json:
         _emit_json(rows)
         return 0
-    for r in rows:
-        extra = f"  ({r['smp_class']}) {r['description']}" if args.what == "architectures" else f"  [{r['source']}]"
-        print(f"{r['name']}{extra}")
+    columns = _ARCHITECTURE_COLUMNS if args.what == "architectures" else _ENCODER_COLUMNS
+    _print_table([{title: _cell(r[key]) for title, key in columns} for r in rows], [title for title, _ in columns])
     return 0
+
+
+#: Text columns of ``list`` (title, JSON key): the same facts as ``--json``, one row per line.
+_ARCHITECTURE_COLUMNS = [
+    ("NAME", "name"),
+    ("SMP CLASS", "smp_class"),
+    ("DEPTH", "encoder_depth"),
+    ("OUTPUT STRIDE", "encoder_output_stride"),
+    ("HEAD UPSAMPLING", "head_upsampling"),
+    ("ANY INPUT SIZE", "any_input_size"),
+    ("DESCRIPTION", "description"),
+]
+_ENCODER_COLUMNS = [
+    ("NAME", "name"),
+    ("SOURCE", "source"),
+    ("PARAMS", "params"),
+    ("OUT CHANNELS", "out_channels"),
+    ("TIMM MODEL", "timm_model"),
+    ("WEIGHTS", "weights"),
+]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value) or "-"
+    return str(value)
+
+
+def _print_table(rows: list[dict[str, str]], titles: list[str]) -> None:
+    """Left-aligned columns; the last column is not padded (descriptions stay one line)."""
+    widths = {t: max([len(t)] + [len(r[t]) for r in rows]) for t in titles[:-1]}
+    for row in [dict(zip(titles, titles))] + rows:
+        print("  ".join([row[t].ljust(widths[t]) for t in titles[:-1]] + [row[titles[-1]]]).rstrip())
+
+
+def _fill_plugin_weights(rows: list[dict[str, Any]]) -> None:
+    """Plugin rows list their weights names: the plugin is imported for its pretrained_settings.
+
+    A plugin that fails to import keeps ``"weights": []`` and a warning line on stderr.
+    """
+    from specseg.encoders.registry import PluginError, registry
+
+    for row in rows:
+        if row["weights"] is not None:
+            continue
+        try:
+            entry = registry.get(row["name"])
+        except PluginError as exc:
+            print(f"warning: {exc}", file=sys.stderr)
+            entry = None
+        row["weights"] = sorted(entry.pretrained_settings) if entry is not None else []
 
 
 def _list_plugins(args: argparse.Namespace) -> int:
@@ -446,6 +569,8 @@ def check_encoder(args: argparse.Namespace) -> int:
     if problem is not None:
         raise SpecError([SpecIssue(problem, ("encoder", "name"))])
 
+    _check_params(args.name, params)
+
     from specseg.testing import check_encoder as run_checks
 
     violations = run_checks(args.name, **params)
@@ -457,3 +582,36 @@ def check_encoder(args: argparse.Namespace) -> int:
     else:
         print(f"{args.name}: ok")
     return 0 if not violations else 1
+
+
+def _check_params(name: str, params: dict[str, Any]) -> None:
+    """Refuse ``--params`` the encoder rejects with one located message, before the contract checks.
+
+    The params go through the same validation as a spec's ``encoder.params``
+    (a plugin's params model), then one encoder is built to catch keyword
+    arguments the constructor does not take; each check would otherwise
+    report the same failure once per configuration it builds.
+    """
+    from specseg.errors import Location, SpecIssue
+    from specseg.loader import load_spec
+
+    where = Location("--params", 1, 1)
+    spec = {"specseg": 1, "encoder": {"name": name, "params": params}, "decoder": {"architecture": "unet"}}
+    try:
+        load_spec(spec)
+    except SpecError as exc:
+        issues = [SpecIssue(i.message, i.path, where) for i in exc.issues if i.path[:2] == ("encoder", "params")]
+        if issues:
+            raise SpecError(issues) from None
+    if not params:
+        return
+    from specseg.encoders.factory import EncoderBuildError, build_encoder
+    from specseg.spec.encoder import EncoderSpec
+
+    try:
+        build_encoder(EncoderSpec(name=name, params=params), load_weights=False)
+    except EncoderBuildError as exc:
+        if exc.field == "params":
+            raise SpecError([SpecIssue(str(exc), ("encoder", "params"), where)]) from None
+    except Exception:  # noqa: BLE001 - anything else is a contract violation the checks report
+        pass

@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
             dest="overrides",
             action="append",
             default=[],
+            type=_override,
             metavar="PATH=VALUE",
             help="override a spec value, e.g. --set head.classes=5 --set decoder.channels=[128,64,32,16,8] (repeatable; values parse as YAML)",
         )
@@ -56,16 +57,16 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=commands.validate)
 
     p = sub.add_parser("fmt", help="print a spec in canonical form (or check that it is)")
-    p.add_argument("spec", metavar="SPEC", help="spec file (.yaml, .yml)")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec file (.yaml, .yml); several with --check")
     p.add_argument("--resolved", action="store_true", help="write out every default and inline extends")
-    p.add_argument("--check", action="store_true", help="exit 1 if the file is not in canonical form")
+    p.add_argument("--check", action="store_true", help="exit 1 if any file is not in canonical form (each file is reported)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p.set_defaults(run=commands.fmt)
 
     p = sub.add_parser("hash", help="print the stable hash of the resolved spec")
-    p.add_argument("spec", metavar="SPEC", help="spec file (.yaml, .yml, .json)")
-    p.add_argument("--json", action="store_true", help="print {spec, hash} as JSON")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="spec files (.yaml, .yml, .json); with several, each line is 'HASH  FILE'")
+    p.add_argument("--json", action="store_true", help="print {spec, hash} as JSON (a list of them for several files)")
     add_set(p)
     p.set_defaults(run=commands.hash_spec)
 
@@ -73,6 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("a", metavar="A", help="first spec")
     p.add_argument("b", metavar="B", help="second spec")
     p.add_argument("--json", action="store_true", help="print the differences as a JSON array")
+    p.add_argument("--exit-code", action="store_true", help="exit 1 when the specs differ (as git diff --exit-code), 0 when they do not")
     p.set_defaults(run=commands.diff_specs)
 
     p = sub.add_parser("build", help="validate, build, run one forward pass and summarise the model")
@@ -133,6 +135,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print {name, ok, violations} as one JSON object")
     p.set_defaults(run=commands.check_encoder)
     return parser
+
+
+def _override(text: str) -> str:
+    """argparse type of ``--set``: ``PATH=VALUE`` with a well-formed path, else a usage error (exit 2)."""
+    from specseg.loader.compose import parse_override_path
+
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"expected PATH=VALUE, e.g. head.classes=5; got {text!r}")
+    try:
+        parse_override_path(text.split("=", 1)[0].strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _show_debug_log() -> None:

@@ -102,7 +102,7 @@ def smp_comparison_rows() -> list[dict[str, Any]]:
                 "family": row.family,
                 "source": "timm" if row.timm_model else "specseg",
                 "timm_model": row.timm_model,
-                "weights": list(row.weights),
+                "weights": list(row.pretrained_settings),
                 "same_as_smp": not notes,
                 "same_state_dict": row.timm_model is None or not row.note,
                 "note": "; ".join(notes),

@@ -24,7 +24,8 @@ class PluginError(SpecsegError):
     """A plugin encoder cannot be used (its code failed to load, or its name clashes)."""
 
 
-def _resolve_import(value: Any) -> Any:
+def resolve_import(value: Any) -> Any:
+    """An entry point, an import string ``"module:attribute"``, or the object itself, resolved."""
     if hasattr(value, "load") and hasattr(value, "group"):  # an importlib.metadata.EntryPoint
         return value.load()
     if isinstance(value, str):
@@ -77,11 +78,11 @@ class EncoderEntry:
 
     def resolve(self) -> Callable[..., Any]:
         """The encoder class or factory, importing it if it was given as a string."""
-        return _resolve_import(self.encoder)
+        return resolve_import(self.encoder)
 
     def resolve_params_model(self) -> Any:
         """The Pydantic model validating ``encoder.params``, or None."""
-        return _resolve_import(self.params_model) if self.params_model is not None else None
+        return resolve_import(self.params_model) if self.params_model is not None else None
 
     @property
     def is_builtin(self) -> bool:
@@ -115,3 +116,7 @@ def entry_from_mapping(name: str, entry: Mapping[str, Any], source: str, params_
 def with_loaded(entry: EncoderEntry, **changes: Any) -> EncoderEntry:
     """A copy of ``entry`` with ``changes`` (used when a pending plugin entry is loaded)."""
     return replace(entry, **changes)
+
+
+#: The former private name.
+_resolve_import = resolve_import

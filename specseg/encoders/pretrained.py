@@ -47,6 +47,10 @@ class WeightsSource:
     filename: str | None = None
     url: str | None = None
     sha256: str | None = None
+    #: ``"smp"``: the file holds SMP's encoder state dict (SMP's own repositories), loaded as the module's own.
+    layout: str | None = None
+    #: Import string of a function converting that state dict into specseg's module's keys.
+    key_map: str | None = None
 
     def describe(self) -> str:
         """Where the weights come from, for messages."""
@@ -117,6 +121,8 @@ def _from_settings(name: str, settings: Mapping[str, Any]) -> WeightsSource:
         filename=settings.get("filename"),
         url=settings.get("url"),
         sha256=settings.get("sha256"),
+        layout=settings.get("layout"),
+        key_map=settings.get("key_map"),
     )
 
 

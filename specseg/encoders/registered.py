@@ -12,7 +12,7 @@ from specseg.encoders.base import EncoderMixin
 from specseg.encoders.features import EncoderContractError
 from specseg.encoders.pretrained import WeightsSource
 from specseg.encoders.registry import EncoderEntry
-from specseg.encoders.weight_loading import fetch, load_encoder_weights, local_weights_path, read
+from specseg.encoders.weight_loading import load_encoder_weights, local_weights_path, read, read_source
 from specseg.errors import EncoderBuildError
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 
@@ -120,15 +120,12 @@ def build_registered(
 
     if pretrained:
         if source is not None:
-            path = fetch(source)
             what = f"pretrained weights {spec.weights!r} ({source.describe()})"
-            sha = source.sha256
+            state_dict = read_source(source)
         else:
             assert isinstance(spec.weights, WeightsFile)
-            path = local_weights_path(spec.weights, base_dir)
             what = f"encoder weights from {spec.weights.path}"
-            sha = spec.weights.sha256
-        state_dict = read(path, sha)
+            state_dict = read(local_weights_path(spec.weights, base_dir), spec.weights.sha256)
         load_encoder_weights(encoder, state_dict, spec, what, adapt if needs_channels else (lambda: None))
     elif needs_channels:
         adapt()

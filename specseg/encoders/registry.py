@@ -24,6 +24,7 @@ from specseg.encoders.entries import (
     TIMM_NAME,
     EncoderEntry,
     PluginError,
+    _resolve_import,
     entry_from_mapping,
     with_loaded,
 )
@@ -231,7 +232,7 @@ def _builtin_registry() -> EncoderRegistry:
                 EncoderEntry(
                     name=row.name,
                     encoder="specseg.encoders.timm_universal:TimmUniversalEncoder",
-                    pretrained_settings=dict(row.weights),
+                    pretrained_settings=row.pretrained_settings,
                     timm_model=row.timm_model,
                     timm_options=dict(row.timm_options),
                     smp_note=row.note,
@@ -244,7 +245,7 @@ def _builtin_registry() -> EncoderRegistry:
                     name=row.name,
                     encoder=row.encoder,
                     params=dict(row.params),
-                    pretrained_settings=dict(row.weights),
+                    pretrained_settings=row.pretrained_settings,
                     timm_weights_model=row.timm_weights_model,
                     smp_note=row.note,
                     family=row.family,

@@ -6,7 +6,11 @@ Most SMP encoders are networks timm also has; specseg builds those names as
 where SMP's state-dict layout must be kept so SMP checkpoints load, does
 specseg have its own module: the torchvision-layout ResNet/ResNeXt
 (:mod:`specseg.encoders.resnet`) and SegFormer's Mix Transformer
-(:mod:`specseg.encoders.mix_transformer`).
+(:mod:`specseg.encoders.mix_transformer`). Where SMP taps other modules
+than timm's ``features_only`` (or configures timm's classes itself) but the
+parameter names agree, specseg builds timm's full network under SMP's keys
+and taps SMP's modules (:mod:`specseg.encoders.timm_body`: DenseNet,
+Xception, Inception, DPN, SE-Net, SK-ResNe(X)t).
 
 Every row records whether the network and state dict are SMP's (``note``
 empty) or how they differ; :func:`specseg.encoders.catalog.smp_comparison_rows`
@@ -18,16 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225], "input_space": "RGB", "input_range": [0, 1]}
-#: Inception-style normalisation to [-1, 1] (Inception, Xception, AdvProp, EfficientNet-Lite, TF MobileNetV3).
-INCEPTION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5], "input_space": "RGB", "input_range": [0, 1]}
-#: DPN's MXNet statistics.
-DPN = {
-    "mean": [124 / 255, 117 / 255, 104 / 255],
-    "std": [1 / (0.0167 * 255)] * 3,
-    "input_space": "RGB",
-    "input_range": [0, 1],
-}
+from specseg.encoders.smp_hub import DPN, IMAGENET, INCEPTION, hub_settings
 
 
 @dataclass(frozen=True)
@@ -36,10 +31,13 @@ class SmpName:
 
     ``timm_model`` is the timm model built (as a ``tu-`` encoder) or None for
     a dedicated specseg module (``encoder``/``params``). ``weights`` maps each
-    SMP weights name to its source: ``{"timm": "<model>.<tag>"}`` or
-    ``{"repo_id": ..., "revision": ...}`` (a Hugging Face repository holding
-    ``model.safetensors`` in this encoder's own layout), plus normalisation.
-    ``note`` is empty when specseg's network and state dict are SMP's.
+    SMP weights name to its source and normalisation; left empty, the name
+    takes SMP's own repositories (:func:`specseg.encoders.smp_hub.hub_settings`),
+    which is right whenever specseg's module loads SMP's encoder state dict
+    (after ``smp_key_map``, an import string of a function converting SMP's
+    encoder state dict into specseg's module's keys, where they differ).
+    A row whose layout is not SMP's gives ``{"timm": "<model>.<tag>"}`` sources
+    instead. ``note`` is empty when specseg's network and state dict are SMP's.
     """
 
     name: str
@@ -52,34 +50,42 @@ class SmpName:
     timm_options: Mapping[str, Any] = field(default_factory=dict)
     #: A timm model with the same state-dict layout: any of its pretrained tags can be used as weights.
     timm_weights_model: str | None = None
+    smp_key_map: str | None = None
+
+    @property
+    def pretrained_settings(self) -> dict[str, dict[str, Any]]:
+        """Weights name -> source and normalisation: ``weights`` if given, else SMP's repositories."""
+        if self.weights:
+            return {w: dict(v) for w, v in self.weights.items()}
+        settings = hub_settings(self.name)
+        if self.smp_key_map:
+            for value in settings.values():
+                value["key_map"] = self.smp_key_map
+        return settings
 
 
 def _tags(stats: Mapping[str, Any], by_weights: Mapping[str, str]) -> dict[str, dict[str, Any]]:
     return {w: {"timm": tag, **stats} for w, tag in by_weights.items()}
 
 
-def _hub(name: str, stats: Mapping[str, Any] = IMAGENET, **revisions: str) -> dict[str, dict[str, Any]]:
-    return {w: {"repo_id": f"smp-hub/{name}.{w}", "revision": rev, **stats} for w, rev in revisions.items()}
-
-
 def _rows() -> list[SmpName]:
     rows: list[SmpName] = []
 
     # --- ResNet / ResNeXt: specseg's own module, torchvision's (and SMP's) layout.
-    resnets: dict[str, tuple[str, list[int], int, int, dict[str, str]]] = {
-        "resnet18": ("basic", [2, 2, 2, 2], 1, 64, {"imagenet": "3f2325ff978283d47aa6a1d6878ca20565622683", "ssl": "d600d5116aac2e6e595f99f40612074c723c00b2", "swsl": "0e3a35d4d8e344088c14a96eee502a88ac70eae1"}),
-        "resnet34": ("basic", [3, 4, 6, 3], 1, 64, {"imagenet": "7a57b34f723329ff020b3f8bc41771163c519d0c"}),
-        "resnet50": ("bottleneck", [3, 4, 6, 3], 1, 64, {"imagenet": "00cb74e366966d59cd9a35af57e618af9f88efe9", "ssl": "d07daf5b4377f3700c6ac61906b0aafbc4eca46b", "swsl": "b9520cce124f91c6fe7eee45721a2c7954f0d8c0"}),
-        "resnet101": ("bottleneck", [3, 4, 23, 3], 1, 64, {"imagenet": "cd7c15e8c51da86ae6a084515fdb962d0c94e7d1"}),
-        "resnet152": ("bottleneck", [3, 8, 36, 3], 1, 64, {"imagenet": "951dd835e9d086628e447b484584c8983f9e1dd0"}),
-        "resnext50_32x4d": ("bottleneck", [3, 4, 6, 3], 32, 4, {"imagenet": "329793c85d62fd340ae42ae39fb905a63df872e7", "ssl": "9b67cff77d060c7044493a58c24d1007c1eb06c3", "swsl": "52e6e49da61b8e26ca691e1aef2cbb952884057d"}),
-        "resnext101_32x4d": ("bottleneck", [3, 4, 23, 3], 32, 4, {"ssl": "b39796c8459084d13523b7016c3ef13a2e9e472b", "swsl": "3f8355b4892a31f001a832b49b2b01484d48516a"}),
-        "resnext101_32x8d": ("bottleneck", [3, 4, 23, 3], 32, 8, {"imagenet": "221af6198d03a4ee88992f78a1ee81b46a52d339", "instagram": "44cd927aa6e64673ffe9d31230bad44abc18b823", "ssl": "723a95ddeed335c9488c37c6cbef13d779ac8f97", "swsl": "58cf0bb65f91365470398080d9588b187d1777c4"}),
-        "resnext101_32x16d": ("bottleneck", [3, 4, 23, 3], 32, 16, {"instagram": "64e8e320eeae6501185b0627b2429a68e52d050c", "ssl": "1283fe03fbb6aa2599b2df24095255acb93c3d5c", "swsl": "30ba61bbd4d6af0d955c513dbb4f557b84eb094f"}),
-        "resnext101_32x32d": ("bottleneck", [3, 4, 23, 3], 32, 32, {"instagram": "c9405de121fdaa275a89de470fb19409e3eeaa86"}),
-        "resnext101_32x48d": ("bottleneck", [3, 4, 23, 3], 32, 48, {"instagram": "53e61a962b824ad7027409821f9ac3e3336dd024"}),
+    resnets: dict[str, tuple[str, list[int], int, int]] = {
+        "resnet18": ("basic", [2, 2, 2, 2], 1, 64),
+        "resnet34": ("basic", [3, 4, 6, 3], 1, 64),
+        "resnet50": ("bottleneck", [3, 4, 6, 3], 1, 64),
+        "resnet101": ("bottleneck", [3, 4, 23, 3], 1, 64),
+        "resnet152": ("bottleneck", [3, 8, 36, 3], 1, 64),
+        "resnext50_32x4d": ("bottleneck", [3, 4, 6, 3], 32, 4),
+        "resnext101_32x4d": ("bottleneck", [3, 4, 23, 3], 32, 4),
+        "resnext101_32x8d": ("bottleneck", [3, 4, 23, 3], 32, 8),
+        "resnext101_32x16d": ("bottleneck", [3, 4, 23, 3], 32, 16),
+        "resnext101_32x32d": ("bottleneck", [3, 4, 23, 3], 32, 32),
+        "resnext101_32x48d": ("bottleneck", [3, 4, 23, 3], 32, 48),
     }
-    for name, (block, layers, groups, width, revisions) in resnets.items():
+    for name, (block, layers, groups, width) in resnets.items():
         params: dict[str, Any] = {"block": block, "layers": layers}
         if groups != 1:
             params.update(groups=groups, width_per_group=width)
@@ -89,87 +95,69 @@ def _rows() -> list[SmpName]:
                 "ResNeXt" if groups != 1 else "ResNet",
                 encoder="specseg.encoders.resnet:ResNetEncoder",
                 params=params,
-                weights=_hub(name, **revisions),
                 timm_weights_model=name if name != "resnext101_32x48d" else None,
             )
         )
 
     # --- Mix Transformer (SegFormer): specseg's own module, SMP's layout.
     mit = {
-        "mit_b0": ([32, 64, 160, 256], [2, 2, 2, 2], "9ce53d104d92d75aabb00aae70677aaab67e7c84"),
-        "mit_b1": ([64, 128, 320, 512], [2, 2, 2, 2], "a04bf4f13a549bce677cf79b04852e7510782817"),
-        "mit_b2": ([64, 128, 320, 512], [3, 4, 6, 3], "868ab6f13871dcf8c3d9f90ee4519403475b65ef"),
-        "mit_b3": ([64, 128, 320, 512], [3, 4, 18, 3], "32558d12a65f1daa0ebcf4f4053c4285e2c1cbda"),
-        "mit_b4": ([64, 128, 320, 512], [3, 8, 27, 3], "3a3454e900a4b4f11dd60eeb59101a9a1a36b017"),
-        "mit_b5": ([64, 128, 320, 512], [3, 6, 40, 3], "ced04d96c586b6297fd59a7a1e244fc78fdb6531"),
+        "mit_b0": ([32, 64, 160, 256], [2, 2, 2, 2]),
+        "mit_b1": ([64, 128, 320, 512], [2, 2, 2, 2]),
+        "mit_b2": ([64, 128, 320, 512], [3, 4, 6, 3]),
+        "mit_b3": ([64, 128, 320, 512], [3, 4, 18, 3]),
+        "mit_b4": ([64, 128, 320, 512], [3, 8, 27, 3]),
+        "mit_b5": ([64, 128, 320, 512], [3, 6, 40, 3]),
     }
-    for name, (dims, depths, revision) in mit.items():
+    for name, (dims, depths) in mit.items():
         rows.append(
             SmpName(
                 name,
                 "Mix Transformer",
                 encoder="specseg.encoders.mix_transformer:MixTransformerEncoder",
                 params={"embed_dims": dims, "depths": depths},
-                weights=_hub(name, imagenet=revision),
                 note="output_stride 16/8 dilates the patch embeddings only (SMP also dilates the attention's spatial-reduction convolutions)",
             )
         )
 
     layout = "state-dict keys are timm's (under `model.`), not SMP's"
 
-    # --- DPN
-    for name, w in {"dpn68": "imagenet", "dpn68b": "imagenet+5k", "dpn92": "imagenet+5k", "dpn98": "imagenet", "dpn107": "imagenet+5k", "dpn131": "imagenet"}.items():
+    # --- DPN: timm's network under Cadene's (SMP's) keys, SMP's feature taps.
+    for name in ("dpn68", "dpn68b", "dpn92", "dpn98", "dpn107", "dpn131"):
+        rows.append(SmpName(name, "DPN", encoder="specseg.encoders.dpn:DPNEncoder", params={"model": name}, timm_weights_model=name))
+
+    # --- VGG: torchvision's body in specseg's module, SMP's `features.N` layout and taps.
+    for name in ("vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"):
         rows.append(
             SmpName(
-                name, "DPN", name, {w: {"timm": f"{name}.mx_in1k", **DPN}},
-                note=f"timm `{name}`, same network and weights; {layout}; the stride-4..16 features are the concatenated paths without SMP's extra ReLU",
+                name, "VGG",
+                encoder="specseg.encoders.vgg:VGGEncoder",
+                params={"layers": int(name[3:5]), "batch_norm": name.endswith("_bn")},
+                timm_weights_model=name,
             )
         )
 
-    # --- VGG
-    for depth in (11, 13, 16, 19):
-        for bn in ("", "_bn"):
-            name = f"vgg{depth}{bn}"
-            rows.append(SmpName(name, "VGG", name, {"imagenet": {"timm": f"{name}.tv_in1k", **IMAGENET}}, note=f"timm `{name}`, same network and torchvision weights; {layout}"))
-
-    # --- SE-Net (Cadene's pretrainedmodels networks, in timm as legacy_*)
-    for name, model in {
+    # --- SE-Net: Cadene's networks (in timm as legacy_*), under Cadene's (SMP's) keys.
+    senets = {
         "senet154": "legacy_senet154",
         "se_resnet50": "legacy_seresnet50",
         "se_resnet101": "legacy_seresnet101",
         "se_resnet152": "legacy_seresnet152",
         "se_resnext50_32x4d": "legacy_seresnext50_32x4d",
         "se_resnext101_32x4d": "legacy_seresnext101_32x4d",
-    }.items():
-        rows.append(SmpName(name, "SE-Net", model, {"imagenet": {"timm": f"{model}.in1k", **IMAGENET}}, note=f"timm `{model}`, same network and weights; {layout}"))
+    }
+    for name, model in senets.items():
+        rows.append(SmpName(name, "SE-Net", encoder="specseg.encoders.senet:SENetEncoder", params={"model": model}, timm_weights_model=model))
 
-    # --- DenseNet
-    for n in (121, 169, 201, 161):
-        name = f"densenet{n}"
-        rows.append(
-            SmpName(
-                name, "DenseNet", name, {"imagenet": {"timm": f"{name}.tv_in1k", **IMAGENET}},
-                note=f"timm `{name}`, same network and torchvision weights; {layout}; the stride-4..16 features are the dense blocks' outputs (SMP applies the next transition's norm and ReLU first)",
-            )
-        )
+    # --- DenseNet: timm's network under torchvision's (SMP's) keys, SMP's feature taps.
+    for name in ("densenet121", "densenet169", "densenet201", "densenet161"):
+        rows.append(SmpName(name, "DenseNet", encoder="specseg.encoders.densenet:DenseNetEncoder", params={"model": name}, timm_weights_model=name))
 
-    # --- Inception (SMP pads their 3x3 convolutions and max-pools so feature sizes halve exactly; so does specseg)
-    rows.append(
-        SmpName(
-            "inceptionresnetv2", "Inception", "inception_resnet_v2",
-            _tags(INCEPTION, {"imagenet": "inception_resnet_v2.tf_in1k", "imagenet+background": "inception_resnet_v2.tf_in1k"}),
-            note=f"timm `inception_resnet_v2` with SMP's padding fix, same weights; {layout}",
-            timm_options={"patch": "inception_padding"},
-        )
-    )
-    rows.append(
-        SmpName(
-            "inceptionv4", "Inception", "inception_v4",
-            _tags(INCEPTION, {"imagenet": "inception_v4.tf_in1k", "imagenet+background": "inception_v4.tf_in1k"}),
-            note=f"timm `inception_v4` with SMP's padding fix, same weights; {layout}; the stride-4 feature has 160 channels (SMP: 192, one module later)",
-            timm_options={"patch": "inception_padding"},
-        )
-    )
+    # --- Inception: timm's networks under Cadene's (SMP's) keys, SMP's padding and feature taps.
+    for name, encoder, model in (
+        ("inceptionresnetv2", "specseg.encoders.inception:InceptionResNetV2Encoder", "inception_resnet_v2"),
+        ("inceptionv4", "specseg.encoders.inception:InceptionV4Encoder", "inception_v4"),
+    ):
+        rows.append(SmpName(name, "Inception", encoder=encoder, params={"model": model}, timm_weights_model=model))
 
     # --- EfficientNet (the original TF networks, 'same' padding: timm's tf_efficientnet_b*)
     for b in range(8):
@@ -184,15 +172,14 @@ def _rows() -> list[SmpName]:
 
     rows.append(
         SmpName(
-            "mobilenet_v2", "MobileNet", "mobilenetv2_100", {"imagenet": {"timm": "mobilenetv2_100.ra_in1k", **IMAGENET}},
-            note=f"timm `mobilenetv2_100`, the same architecture; ImageNet weights are timm's (SMP: torchvision's); {layout}; the stride-32 feature is the last block (320 channels; SMP: the 1280-channel head convolution)",
+            "mobilenet_v2", "MobileNet",
+            encoder="specseg.encoders.mobilenet:MobileNetV2Encoder",
         )
     )
     rows.append(
         SmpName(
-            "xception", "Xception", "legacy_xception", {"imagenet": {"timm": "legacy_xception.tf_in1k", **INCEPTION}},
-            note=f"timm `legacy_xception` with SMP's stem padding fix, same weights; {layout}; the stride-4..16 features are taken after the following ReLU",
-            timm_options={"patch": "xception_padding"},
+            "xception", "Xception", encoder="specseg.encoders.xception:XceptionEncoder", params={"model": "legacy_xception"},
+            timm_weights_model="legacy_xception",
         )
     )
 
@@ -224,13 +211,15 @@ def _rows() -> list[SmpName]:
             )
         )
 
-    for name, model in {"timm-skresnet18": "skresnet18", "timm-skresnet34": "skresnet34", "timm-skresnext50_32x4d": "skresnext50_32x4d"}.items():
-        rows.append(
-            SmpName(
-                name, "SK-ResNe(X)t", model, {"imagenet": {"timm": f"{model}.ra_in1k", **IMAGENET}},
-                note=f"timm `{model}` (the class SMP subclasses, as configured by timm: its selective-kernel attention width differs from SMP's, so parameter counts differ); {layout}",
-            )
-        )
+    # --- SK-ResNe(X)t: timm's ResNet class with SMP's own selective-kernel settings (timm's skresnet* tags do not fit).
+    sk_basic = {"block": "basic", "sk_kwargs": {"rd_ratio": 0.125, "split_input": True}}
+    sknets = {
+        "timm-skresnet18": {**sk_basic, "layers": [2, 2, 2, 2]},
+        "timm-skresnet34": {**sk_basic, "layers": [3, 4, 6, 3]},
+        "timm-skresnext50_32x4d": {"block": "bottleneck", "layers": [3, 4, 6, 3], "cardinality": 32, "base_width": 4},
+    }
+    for name, params in sknets.items():
+        rows.append(SmpName(name, "SK-ResNe(X)t", encoder="specseg.encoders.skresnet:SKResNetEncoder", params=params))
 
     for i in range(5):
         name = f"mobileone_s{i}"

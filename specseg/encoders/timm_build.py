@@ -15,6 +15,7 @@ from specseg.encoders.weight_loading import (
     load_encoder_weights,
     local_weights_path,
     read,
+    read_source,
     temporary_safetensors,
 )
 from specseg.errors import EncoderBuildError
@@ -43,7 +44,9 @@ def build_timm_encoder(
     pretrained: bool | str = False
     temporary: str | None = None
     own_layout: dict[str, torch.Tensor] | None = None
-    if load_weights and source is not None:
+    if load_weights and source is not None and source.layout == "smp":
+        own_layout = read_source(source)  # SMP's encoder state dict: loaded below, as SMP loads it
+    elif load_weights and source is not None:
         pretrained = str(fetch(source))
     elif load_weights and isinstance(spec.weights, WeightsFile):
         state_dict = read(local_weights_path(spec.weights, base_dir), spec.weights.sha256)
@@ -76,6 +79,10 @@ def build_timm_encoder(
         if temporary is not None:
             os.unlink(temporary)
     if own_layout is not None:
-        what = f"encoder weights from {spec.weights.path}"  # type: ignore[union-attr]
+        what = (
+            f"pretrained weights {spec.weights!r} ({source.describe()})"
+            if source is not None
+            else f"encoder weights from {spec.weights.path}"  # type: ignore[union-attr]
+        )
         load_encoder_weights(encoder, own_layout, spec, what, adapt=None)
     return encoder

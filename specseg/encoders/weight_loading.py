@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from specseg.encoders.base import EncoderMixin
+from specseg.encoders.entries import resolve_import
 from specseg.encoders.pretrained import WeightsRequestError, WeightsSource, download, source_for
 from specseg.encoders.registry import EncoderEntry
 from specseg.errors import EncoderBuildError
@@ -59,6 +60,14 @@ def read(path: Path, sha256: str | None) -> dict[str, torch.Tensor]:
         return read_state_dict(path, sha256)
     except WeightsError as exc:
         raise EncoderBuildError(str(exc), "weights") from None
+
+
+def read_source(source: WeightsSource) -> dict[str, torch.Tensor]:
+    """Download and read a named source's file, with its keys converted to specseg's module (``key_map``)."""
+    state_dict = read(fetch(source), source.sha256)
+    if source.key_map:
+        state_dict = resolve_import(source.key_map)(state_dict)
+    return state_dict
 
 
 def strip_prefix(state_dict: dict[str, torch.Tensor], own_keys: set[str]) -> dict[str, torch.Tensor]:

@@ -14,6 +14,7 @@ The rule, documented in the README:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Mapping
 
 from specseg.errors import SpecsegError
@@ -30,8 +31,14 @@ _ENCODER_KEYS = {
 _HEAD_KEYS = {"classes": "classes", "activation": "activation", "upsampling": "upsampling"}
 _DECODER_SPECIAL = {
     "decoder_use_norm": "norm",
-    "decoder_use_batchnorm": "norm",
     "decoder_attention_type": "attention",
+}
+#: SMP 0.6's deprecated arguments: old name -> (current name, the model classes that accept the old one).
+#: SMP warns with a DeprecationWarning and lets the old argument, when not None, override the new one.
+DEPRECATED_ARGUMENTS: dict[str, tuple[str, frozenset[str]]] = {
+    "decoder_use_batchnorm": ("decoder_use_norm", frozenset({"Unet", "UnetPlusPlus", "MAnet", "Linknet"})),
+    "psp_use_batchnorm": ("decoder_use_norm", frozenset({"PSPNet"})),
+    "upscale_mode": ("decoder_interpolation", frozenset({"PAN"})),
 }
 
 
@@ -64,6 +71,7 @@ def spec_from_smp_kwargs(
     """
     arch = architecture_for_smp_class(model_class)
     section = SECTIONS[arch]
+    kwargs, renamed = _current_names(model_class, kwargs)
     spec: dict[str, Any] = {"specseg": 1, "encoder": {}, "decoder": {"architecture": arch}, "head": {}}
     params: dict[str, Any] = {}
     for key, value in kwargs.items():
@@ -98,8 +106,45 @@ def spec_from_smp_kwargs(
     if params:
         spec["encoder"]["params"] = params
     if origins is not None:
-        origins.update(_origins(model_class, kwargs, section.smp_renames))
+        found = _origins(model_class, kwargs, section.smp_renames)
+        origins.update({path: renamed.get(arg, arg) for path, arg in found.items()})
     return spec
+
+
+def spec_path_of(argument: str) -> str:
+    """The spec key an SMP argument maps to by the general rule (``decoder_use_norm`` -> ``decoder.norm``)."""
+    if argument in _DECODER_SPECIAL:
+        return f"decoder.{_DECODER_SPECIAL[argument]}"
+    if argument in _ENCODER_KEYS:
+        return f"encoder.{_ENCODER_KEYS[argument]}"
+    if argument.startswith("decoder_"):
+        return f"decoder.{argument[len('decoder_'):]}"
+    return f"encoder.params.{argument}"
+
+
+def _current_names(model_class: str, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """``kwargs`` with SMP's deprecated names replaced as SMP does (with its DeprecationWarning).
+
+    Also returns current name -> the deprecated name it came from, so that
+    errors point at the argument as written.
+    """
+    out = dict(kwargs)
+    renamed: dict[str, str] = {}
+    for old, (new, classes) in DEPRECATED_ARGUMENTS.items():
+        if old not in out or model_class not in classes:
+            continue
+        value = out.pop(old)
+        if value is None:
+            continue  # SMP ignores a deprecated argument left at None
+        warnings.warn(
+            f"SMP argument {old} is deprecated (SMP 0.6 reads it as {new}); specseg maps it the same way: "
+            f"write {new} instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        out[new] = value
+        renamed[new] = old
+    return out, renamed
 
 
 def _origins(model_class: str, kwargs: Mapping[str, Any], renames: Mapping[str, str]) -> dict[tuple[str, ...], str]:

@@ -153,7 +153,8 @@ def _unknown_key_message(data: Any, path: SpecPath) -> str:
         here = typing.get_args(arch)[0] if arch is not None else "this architecture"
         if owners:
             message = f"'{key}' is not a key of the {here} decoder; it belongs to: {', '.join(owners)}"
-    message += f"{'' if hint else '.'} Valid keys here: {', '.join(known)}"
+    # A sentence ends before the list of keys: "...?" after a suggestion, else a full stop.
+    message += f"{'' if message.endswith('?') else '.'} Valid keys here: {', '.join(known)}"
     return message
 
 

@@ -41,7 +41,6 @@ class PANDecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "PAN"
-    smp_renames: ClassVar[dict[str, str]] = {"upscale_mode": "interpolation"}  # SMP's deprecated alias
     small_example: ClassVar[Mapping[str, Any]] = {"channels": 16}
 
     architecture: Literal["pan"] = Field(description="PAN decoder (feature pyramid attention + global attention upsampling).")

@@ -40,7 +40,6 @@ class PSPNetDecoderSpec(DecoderSpec):
     smp_renames: ClassVar[dict[str, str]] = {
         "psp_out_channels": "out_channels",
         "psp_dropout": "dropout",
-        "psp_use_batchnorm": "norm",  # SMP's deprecated alias of decoder_use_norm
     }
     small_example: ClassVar[Mapping[str, Any]] = {"out_channels": 32}
 
