@@ -21,7 +21,6 @@ import errno
 import hashlib
 import json
 import os
-import struct
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -33,6 +32,8 @@ from specseg.errors import SpecsegError
 if TYPE_CHECKING:
     import torch
 
+    from specseg.tensorfile import SafetensorsHeader
+
     from specseg.model import SegmentationModel
     from specseg.spec.model import ModelSpec
 
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 ARTIFACT_FORMAT = "specseg.artifact"
 #: Version of the metadata layout; :func:`load` reads this version.
 ARTIFACT_FORMAT_VERSION = "1"
-#: A header larger than this is refused before parsing (safetensors headers are small).
-MAX_HEADER_BYTES = 100_000_000
 
 
 class ArtifactError(SpecsegError):
@@ -66,9 +65,10 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def check_writable(path: Path, force: bool) -> None:
-    """Raise ``FileExistsError`` when ``path`` exists and ``force`` is not set."""
-    if not force and (path.exists() or path.is_symlink()):
-        raise FileExistsError(f"{path} exists; use --force (force=True) to overwrite it")
+    """Raise ``FileExistsError`` when ``path`` exists and ``force`` is not set, or is not a regular file."""
+    from specseg.fileio import check_target
+
+    check_target(Path(path), force)
 
 
 def commit(tmp: Path, path: Path, force: bool) -> None:
@@ -78,9 +78,13 @@ def commit(tmp: Path, path: Path, force: bool) -> None:
     appeared meanwhile is not clobbered; where links are unsupported, an
     existence check and a rename do.
     """
+    from specseg.fileio import give_mode
+
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
+    give_mode(tmp, path)
     if force:
+        check_writable(path, force)  # not a device or FIFO that appeared meanwhile
         os.replace(tmp, path)
     else:
         try:
@@ -110,7 +114,8 @@ def atomic_target(path: str | os.PathLike[str], force: bool = False) -> Iterator
     path = Path(path)
     check_writable(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    # The name is cut short: the temporary name must be valid even when the target's is too long.
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem[:100]}.", suffix=f".tmp{path.suffix[:20]}", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -247,8 +252,8 @@ class ArtifactInfo:
 
     @property
     def spec(self) -> dict[str, Any]:
-        """The embedded resolved spec as plain data."""
-        return json.loads(self.spec_json)
+        """The embedded resolved spec as plain data (a mapping: :func:`read_artifact_info` checked it)."""
+        return _embedded_spec(self.path, self.spec_json)
 
     @property
     def hash_matches(self) -> bool:
@@ -265,9 +270,9 @@ class ArtifactInfo:
             "spec_hash": self.spec_hash,
             "hash_matches": self.hash_matches,
             "name": spec.get("name"),
-            "architecture": (spec.get("decoder") or {}).get("architecture"),
+            "architecture": _section_value(spec, "decoder", "architecture"),
             "encoder": {
-                "name": (spec.get("encoder") or {}).get("name"),
+                "name": _section_value(spec, "encoder", "name"),
                 "source": self.encoder_source,
                 "version": self.encoder_source_version,
             },
@@ -277,30 +282,38 @@ class ArtifactInfo:
         }
 
 
-def _read_header(path: Path) -> dict[str, Any]:
+def _read_header(path: Path) -> "SafetensorsHeader":
+    """The checked safetensors header of ``path``; every problem is an :class:`ArtifactError` naming the file."""
+    from specseg.fileio import describe_os_error
+    from specseg.tensorfile import HeaderError, read_safetensors_header
+
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise ArtifactError(f"{path}: not a safetensors file (only {size} bytes)")
-            (length,) = struct.unpack("<Q", head)
-            if length > MAX_HEADER_BYTES or 8 + length > size:
-                raise ArtifactError(f"{path}: not a safetensors file, or a truncated one (header length {length}, file size {size})")
-            raw = fh.read(length)
+        return read_safetensors_header(path)
     except FileNotFoundError:
         raise ArtifactError(f"artifact not found: {path}") from None
-    except IsADirectoryError:
-        raise ArtifactError(f"{path} is a directory, not an artifact file") from None
-    except PermissionError as exc:
-        raise ArtifactError(f"{path}: cannot read it ({exc.strerror})") from None
+    except OSError as exc:
+        raise ArtifactError(f"{path}: cannot read it ({describe_os_error(exc)})") from None
+    except HeaderError as exc:
+        raise ArtifactError(f"{path}: not a valid safetensors file: {exc}") from None
+
+
+def _embedded_spec(path: Path, text: str) -> dict[str, Any]:
+    """The artifact's embedded spec as a mapping, or an :class:`ArtifactError` saying why it is not one."""
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ArtifactError(f"{path}: not a safetensors file (its header is not JSON)") from None
-    if not isinstance(header, dict):
-        raise ArtifactError(f"{path}: not a safetensors file (its header is not a mapping)")
-    return header
+        data = json.loads(text)
+    except RecursionError:
+        raise ArtifactError(f"{path}: the embedded spec nests too deeply; the file is damaged") from None
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: the embedded spec is not valid JSON ({exc}); the file is damaged") from None
+    if not isinstance(data, dict):
+        raise ArtifactError(f"{path}: the embedded spec is a JSON {type(data).__name__}, not a mapping; the file is damaged")
+    return data
+
+
+def _section_value(spec: dict[str, Any], section: str, key: str) -> Any:
+    """``spec[section][key]`` when both are there and ``spec[section]`` is a mapping, else None."""
+    part = spec.get(section)
+    return part.get(key) if isinstance(part, dict) else None
 
 
 def read_artifact_info(path: str | os.PathLike[str]) -> ArtifactInfo:
@@ -311,8 +324,8 @@ def read_artifact_info(path: str | os.PathLike[str]) -> ArtifactInfo:
     """
     path = Path(path)
     header = _read_header(path)
-    meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict) or meta.get("format") != ARTIFACT_FORMAT:
+    meta = header.metadata
+    if meta.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(
             f"{path}: a safetensors file without specseg artifact metadata (a plain weights file?); "
             "artifacts are written by `specseg build SPEC -o FILE.safetensors` or specseg.artifacts.save_artifact. "
@@ -326,15 +339,9 @@ def read_artifact_info(path: str | os.PathLike[str]) -> ArtifactInfo:
     missing = [k for k in ("spec", "spec_hash") if not isinstance(meta.get(k), str)]
     if missing:
         raise ArtifactError(f"{path}: the artifact metadata lacks {', '.join(missing)}; the file is damaged")
-    count = 0
-    nbytes = 0
-    for key, info in header.items():
-        if key == "__metadata__" or not isinstance(info, dict):
-            continue
-        count += 1
-        offsets = info.get("data_offsets")
-        if isinstance(offsets, list) and len(offsets) == 2:
-            nbytes += int(offsets[1]) - int(offsets[0])
+    _embedded_spec(path, meta["spec"])
+    count = len(header.tensors)
+    nbytes = header.data_bytes
     return ArtifactInfo(
         path=path,
         spec_json=meta["spec"],
@@ -383,29 +390,43 @@ def _check_encoder_source(info: ArtifactInfo, encoder_name: str) -> str | None:
     return None
 
 
-def load(path: str | os.PathLike[str]) -> "SegmentationModel":
+def load(path: str | os.PathLike[str], max_memory: int | float | str | None = None) -> "SegmentationModel":
     """Rebuild the model stored in an artifact, from the file alone and offline.
 
     The embedded spec is validated, the network built on the meta device
     without downloading encoder weights, and the file's tensors assigned in
     place; the result equals the saved model (same outputs). Raises
     :class:`ArtifactError` when the file is not an artifact, was altered, needs
-    a plugin that is not installed, or does not fit the network this
-    installation builds; warns (:class:`ArtifactWarning`) when the plugin or
-    timm version differs from the one that wrote it but the weights still fit.
+    a plugin that is not installed, does not fit the network this
+    installation builds, or declares more tensor bytes than ``max_memory``
+    (as in :func:`specseg.build`: bytes, a size such as ``"8GiB"``, ``"off"``,
+    or None for half the memory available now), checked before a tensor is
+    read; warns (:class:`ArtifactWarning`) when the plugin or timm version
+    differs from the one that wrote it but the weights still fit.
     """
     from specseg.builder import build_from_spec
     from specseg.errors import SpecError
     from specseg.loader import load_spec
-    from specseg.weights import WeightsError, read_state_dict
+    from specseg.memory_limit import resolve_limit
+    from specseg.sizes import format_bytes
+    from specseg.weights import WeightsError, read_state_dict, weights_budget
 
+    try:
+        limit, how = resolve_limit(max_memory)
+    except ValueError as exc:
+        raise ArtifactError(f"max_memory: {exc}") from None
     info = read_artifact_info(path)
     if not info.hash_matches:
         raise ArtifactError(
             f"{info.path}: the embedded spec does not match its hash {info.spec_hash}; the file's metadata was altered"
         )
+    if info.tensor_bytes > limit:
+        raise ArtifactError(
+            f"{info.path}: the artifact holds {format_bytes(info.tensor_bytes)} of tensors, more than {how}; "
+            "refusing to read it (raise max_memory / --max-memory to load it)"
+        )
     data = info.spec
-    encoder_name = str((data.get("encoder") or {}).get("name", ""))
+    encoder_name = str(_section_value(data, "encoder", "name") or "")
     note = _check_encoder_source(info, encoder_name)
     written = f"written by specseg {info.versions.get('specseg') or '?'}"
     try:
@@ -417,13 +438,17 @@ def load(path: str | os.PathLike[str]) -> "SegmentationModel":
             + (f" ({note})" if note else "")
         ) from None
     try:
-        state_dict = read_state_dict(info.path)
+        with weights_budget(limit, how):
+            state_dict = read_state_dict(info.path)
         model = build_from_spec(spec, state_dict=state_dict)
     except WeightsError as exc:
         raise ArtifactError(
             f"{info.path}: the stored weights do not fit the network this installation builds from the embedded spec "
             f"({written}): {exc.message}" + (f". Likely cause: {note}" if note else "")
         ) from None
+    except SpecError as exc:
+        problems = "; ".join(f"{i.path and '.'.join(map(str, i.path)) or '<root>'}: {i.message}" for i in exc.issues)
+        raise ArtifactError(f"{info.path}: the embedded spec ({written}) cannot be built here: {problems}") from None
     if note:
         warnings.warn(f"{info.path}: {note}; the weights fit, so the model was loaded", ArtifactWarning, stacklevel=2)
     return model

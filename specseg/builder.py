@@ -23,7 +23,7 @@ from specseg.errors import SpecError, SpecIssue
 from specseg.initialization import initialize_decoder, initialize_head, seeded
 from specseg.loader.compose import compose
 from specseg.loader.document import Document
-from specseg.memory_guard import check_memory
+from specseg.memory_guard import check_memory, resolve_limit
 from specseg.model import SegmentationModel
 from specseg.model_weights import assign_weights, start_digest, weights_file
 from specseg.spec.loss import describe_loss
@@ -134,11 +134,15 @@ def guarded_build(
     meanwhile: loading a trained model reads and hashes the file once and
     builds the network once.
     """
+    from specseg.weights import weights_budget
+
     digest = start_digest(spec, base_dir)
     try:
         meta_model = _meta_model(spec, doc, base_dir) if spec.weights is not None else None
         check_memory(spec, doc, base_dir, max_memory, forward_shapes=forward_shapes, model=meta_model)
-        return build_from_spec(spec, doc, base_dir, meta_model=meta_model, digest=digest)
+        # Weight files (whole-model and encoder.weights) declaring more tensor bytes than the limit are refused unread.
+        with weights_budget(*resolve_limit(max_memory)):
+            return build_from_spec(spec, doc, base_dir, meta_model=meta_model, digest=digest)
     finally:
         if digest is not None:
             digest.cancel()  # a no-op once the hash is done; stops the thread when the build failed first

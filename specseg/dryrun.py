@@ -11,7 +11,8 @@ jobs it used to hold have their own modules, and their names stay importable
 from here: :mod:`specseg.sizes` (``parse_size``, ``format_bytes``),
 :mod:`specseg.available_memory` (/proc and cgroup probing),
 :mod:`specseg.footprint` (parameters and bytes per part),
-:mod:`specseg.memory_guard` (``check_memory``, :class:`MemoryLimitError`) and
+:mod:`specseg.memory_limit` (``resolve_limit``), :mod:`specseg.memory_guard`
+(``check_memory``, :class:`MemoryLimitError`) and
 :mod:`specseg.construct` (``meta_model``).
 """
 
@@ -23,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 from specseg.available_memory import available_memory
 from specseg.construct import meta_model
 from specseg.footprint import PARTS, Footprint, footprint, forward_bytes_estimate
-from specseg.memory_guard import DEFAULT_MEMORY_FRACTION, MemoryLimitError, check_memory, resolve_limit
+from specseg.memory_guard import MemoryLimitError, check_memory
+from specseg.memory_limit import DEFAULT_MEMORY_FRACTION, resolve_limit
 from specseg.sizes import UNLIMITED, format_bytes, parse_size
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ from a bug. This module must stay torch-free.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
 
@@ -20,6 +21,18 @@ PathPart = str | int
 SpecPath = tuple[PathPart, ...]
 #: Where a spec path sits in the document being checked (None where unknown).
 Locator = Callable[[SpecPath], "Location | None"]
+
+#: Characters that would break a message out of its line: C0/C1 controls and Unicode line separators.
+_LINE_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks and other control characters escaped (``\\n``), so one problem stays one line.
+
+    Lone surrogates (non-UTF-8 bytes of a file name, as Python decodes them) are escaped too.
+    """
+    text = _LINE_BREAKERS.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def format_path(path: Sequence[PathPart]) -> str:
@@ -67,12 +80,12 @@ class SpecIssue:
         for path, loc in self.related:
             at = f" at {loc}" if loc else ""
             text += f" (see {format_path(path)}{at})"
-        return text
+        return one_line(text)
 
     def format(self) -> str:
         """One line: ``file:line:col: spec.path: message``."""
         where = str(self.location) if self.location else "<spec>"
-        return f"{where}: {self.describe()}"
+        return one_line(f"{where}: {self.describe()}")
 
     def located(self, locate: Locator) -> "SpecIssue":
         """This issue with file locations filled in where it (or a related place) has none."""

@@ -12,19 +12,18 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from specseg.available_memory import available_memory
 from specseg.construct import meta_model
 from specseg.errors import SpecError, SpecIssue, SpecPath
 from specseg.footprint import Footprint, footprint, forward_bytes_estimate
-from specseg.sizes import UNLIMITED, format_bytes, parse_size
+from specseg.memory_limit import DEFAULT_MEMORY_FRACTION, resolve_limit
+from specseg.sizes import format_bytes
+
+__all__ = ["DEFAULT_MEMORY_FRACTION", "MemoryLimitError", "check_memory", "resolve_limit"]
 
 if TYPE_CHECKING:
     from specseg.loader.document import Document
     from specseg.model import SegmentationModel
     from specseg.spec.model import ModelSpec
-
-#: Share of the available memory a build may use when no limit is given.
-DEFAULT_MEMORY_FRACTION = 0.5
 
 
 class MemoryLimitError(SpecError):
@@ -34,28 +33,6 @@ class MemoryLimitError(SpecError):
         super().__init__(issues)
         self.estimate = estimate
         self.limit = limit
-
-
-def resolve_limit(max_memory: int | float | str | None) -> tuple[float, str]:
-    """The limit in bytes (``math.inf`` for none) and how it was set, for messages.
-
-    ``None`` means the default: :data:`DEFAULT_MEMORY_FRACTION` of :func:`available_memory`
-    (no limit when that is unknown). A string is parsed with :func:`parse_size`.
-    """
-    if max_memory is None:
-        available = available_memory()
-        if available is None:
-            return math.inf, "no limit (available memory unknown)"
-        share = int(available * DEFAULT_MEMORY_FRACTION)
-        return share, f"the default limit of {format_bytes(share)} ({DEFAULT_MEMORY_FRACTION:.0%} of the {format_bytes(available)} available now)"
-    if isinstance(max_memory, str):
-        parsed = parse_size(max_memory)
-        if parsed is None:
-            return math.inf, "no limit"
-        return parsed, f"the limit of {format_bytes(parsed)} (max memory {max_memory})"
-    if isinstance(max_memory, bool) or not isinstance(max_memory, (int, float)) or max_memory <= 0:
-        raise ValueError(f"max_memory must be a positive number of bytes, a size string such as '8GiB', or None; got {max_memory!r}")
-    return max_memory, "no limit" if math.isinf(max_memory) else f"the limit of {format_bytes(max_memory)}"
 
 
 def _responsible_path(spec: "ModelSpec", part: str) -> SpecPath:
@@ -71,6 +48,25 @@ def _responsible_path(spec: "ModelSpec", part: str) -> SpecPath:
     if part == "encoder":
         return ("encoder", "params") if spec.encoder.params else ("encoder", "name")
     return ()
+
+
+def _activations(
+    model: "SegmentationModel", spec: "ModelSpec", shapes: Sequence[Sequence[int]], room: float, forward: int, forward_shape: tuple[int, ...]
+) -> tuple[int, tuple[int, ...]]:
+    """The largest forward-pass estimate among ``shapes``: measured on the meta device unless a quick bound fits ``room``."""
+    from specseg.activations import WORKSPACE_FACTOR, activation_upper_bound, peak_activation_bytes
+
+    for shape in shapes:
+        bound = activation_upper_bound(model, shape, spec.head.upsampling)
+        if bound is not None and bound <= room:
+            continue
+        try:
+            measured = int(WORKSPACE_FACTOR * peak_activation_bytes(model, shape))
+        except Exception:  # noqa: BLE001 - e.g. an input size the model refuses: the caller reports that
+            measured = bound or 0
+        if measured > forward:
+            forward, forward_shape = measured, tuple(shape)
+    return forward, forward_shape
 
 
 def check_memory(
@@ -104,17 +100,19 @@ def check_memory(
         return None
     fp = footprint(model)
     forward, forward_shape = max(((forward_bytes_estimate(spec, s), tuple(s)) for s in forward_shapes), default=(0, ()))
+    forward, forward_shape = _activations(model, spec, forward_shapes, limit - fp.total_bytes, forward, forward_shape)
     total = fp.total_bytes + forward
     if total <= limit:
         return fp
     raise_text = "or raise the limit (specseg build --max-memory SIZE, or specseg.build(..., max_memory=...))"
     if forward > fp.total_bytes:
-        path: SpecPath = ("head", "classes")
+        path: SpecPath = ("head", "upsampling") if spec.head.upsampling > 1 else ("head", "classes")
         message = (
             f"building this model and running it on a {forward_shape} input needs about {format_bytes(total)}: "
-            f"{format_bytes(forward)} for the input and the {spec.head.classes:,}-class mask at "
-            f"{forward_shape[2]}x{forward_shape[3]}, {format_bytes(fp.total_bytes)} for the parameters; more than {how}; "
-            f"refusing to build it. Use a smaller --input-shape, fewer head.classes, --dry-run, {raise_text}"
+            f"{format_bytes(forward)} for the activations of the forward pass (input, feature maps and the "
+            f"{spec.head.classes:,}-class mask at {forward_shape[2] * spec.head.upsampling}x{forward_shape[3] * spec.head.upsampling}), "
+            f"{format_bytes(fp.total_bytes)} for the parameters; more than {how}; "
+            f"refusing to build it. Use a smaller --input-shape, fewer head.classes, a smaller head.upsampling, --dry-run, {raise_text}"
         )
     else:
         parts = {k: v for k, v in fp.part_bytes.items() if v}

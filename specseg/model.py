@@ -52,6 +52,9 @@ class SegmentationModel(nn.Module):
         self.classification_head = classification_head
         self.spec = spec
         self.requires_divisible_input = requires_divisible_input
+        # Some decoders need a minimum size of the deepest feature map (PAN's pyramid pooling: 8x8),
+        # and normalisation over one pixel is undefined (2x2 at least, see normalises_single_pixels).
+        self.min_deepest_size = max(decoder.min_deepest_size, 2 if normalises_single_pixels(decoder) else 0)
 
     def check_input_shape(self, x: torch.Tensor) -> None:
         """Raise :class:`~specseg.errors.InputShapeError` (a ``ValueError`` and, as in SMP, a ``RuntimeError``) naming valid sizes."""
@@ -60,8 +63,7 @@ class SegmentationModel(nn.Module):
         channels = self.encoder.in_channels
         if x.shape[1] != channels:
             raise InputShapeError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
-        # Some decoders need a minimum size of the deepest feature map (PAN's pyramid pooling: 8x8).
-        min_deepest = self.decoder.min_deepest_size
+        min_deepest = self.min_deepest_size
         if min_deepest:
             deepest_stride = int(self.encoder.output_stride)
             need = min_deepest * deepest_stride
@@ -79,10 +81,14 @@ class SegmentationModel(nn.Module):
         if h % stride or w % stride:
             hl, hu = nearest_multiples(h, stride)
             wl, wu = nearest_multiples(w, stride)
+            # Never suggest a size the minimum above refuses.
+            floor = min_deepest * int(self.encoder.output_stride)
+            hl, wl = (hu if hl < floor else hl), (wu if wl < floor else wl)
+            suggestion = f"{hl}x{wl} or {hu}x{wu}" if (hl, wl) != (hu, wu) else f"{hu}x{wu}"
             raise InputShapeError(
                 f"input height and width must be multiples of {stride} "
                 f"for a {self.spec.architecture} model; got {h}x{w}. Nearest valid sizes: "
-                f"{hl}x{wl} or {hu}x{wu} (pad or resize the input)"
+                f"{suggestion} (pad or resize the input)"
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -129,3 +135,19 @@ class SegmentationModel(nn.Module):
         if self.training:
             self.eval()
         return self(x)
+
+
+def normalises_single_pixels(module: torch.nn.Module) -> bool:
+    """Whether ``module`` holds a normalisation that takes its statistics from the map itself.
+
+    Instance norm, batch norm without running statistics and group norm with
+    one channel per group: over a 1x1 map of one image they have one value
+    (torch refuses them, in eval mode too), so the deepest map must be 2x2 at least.
+    """
+    for m in module.modules():
+        if isinstance(m, torch.nn.InstanceNorm2d) or (isinstance(m, torch.nn.BatchNorm2d) and not m.track_running_stats):
+            return True
+        if isinstance(m, torch.nn.GroupNorm) and m.num_groups == m.num_channels:
+            return True
+    return False
+

@@ -19,14 +19,18 @@ by torch-free code); the functions import it when called.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
-import json
 import mmap
 import os
 import struct
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
+
+from specseg.fileio import describe_os_error, open_regular
+from specseg.tensorfile import HeaderError, read_safetensors_header, zip_declared_bytes
 
 from specseg.errors import SpecsegError
 
@@ -47,6 +51,47 @@ class WeightsError(SpecsegError):
     def __init__(self, message: str):
         super().__init__(message)
         self.message = message
+
+
+#: The memory budget of the build in progress (bytes, and how it was set), for the weight files it reads.
+_BUDGET: contextvars.ContextVar[tuple[float, str] | None] = contextvars.ContextVar("specseg_weights_budget", default=None)
+
+
+@contextlib.contextmanager
+def weights_budget(limit: float, how: str) -> Iterator[None]:
+    """Within the block, :func:`read_state_dict` refuses files declaring more than ``limit`` bytes of tensors."""
+    token = _BUDGET.set((limit, how))
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def _budget(max_bytes: float | None) -> tuple[float, str]:
+    if max_bytes is not None:
+        from specseg.sizes import format_bytes
+
+        return max_bytes, f"the limit of {format_bytes(max_bytes)}"
+    current = _BUDGET.get()
+    if current is not None:
+        return current
+    from specseg.memory_limit import resolve_limit
+
+    return resolve_limit(None)
+
+
+def declared_bytes(path: Path, kind: str) -> int:
+    """Bytes of tensors the weights file ``path`` of format ``kind`` declares, read from its header only.
+
+    safetensors: its tensor data (the header is checked against it); torch
+    zip: the uncompressed size of its entries (central directory); legacy
+    torch pickle: the file size (its tensors are stored raw).
+    """
+    if kind == "safetensors":
+        return read_safetensors_header(path).data_bytes
+    if kind == "torch-zip":
+        return zip_declared_bytes(path)
+    return path.stat().st_size
 
 
 def sha256_of(path: Path, window: int = 32 << 20, cancelled: threading.Event | None = None) -> str:
@@ -118,10 +163,10 @@ def detect_format(path: Path) -> str:
 
     Raises :class:`WeightsError` for empty, truncated or unrecognised files.
     """
-    size = path.stat().st_size
-    if size == 0:
-        raise WeightsError(f"{path}: the file is empty")
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise WeightsError(f"{path}: the file is empty")
         head = fh.read(16)
     if head.startswith(_ZIP_MAGIC) or head.startswith(_ZIP_EMPTY):
         return "torch-zip"
@@ -144,38 +189,11 @@ def detect_format(path: Path) -> str:
 
 
 def _check_safetensors_layout(path: Path) -> None:
-    """Validate the safetensors header against the file size before handing it to safetensors."""
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        (header_len,) = struct.unpack("<Q", fh.read(8))
-        if header_len > 100_000_000:
-            raise WeightsError(f"{path}: safetensors header length {header_len} is implausibly large")
-        raw = fh.read(header_len)
+    """Validate the safetensors header (dtypes, shapes, offsets, sizes) before handing the file to safetensors."""
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise WeightsError(f"{path}: the safetensors header is not valid JSON ({exc}); the file is corrupt") from None
-    if not isinstance(header, dict):
-        raise WeightsError(f"{path}: the safetensors header is not a mapping; the file is corrupt")
-    data_size = size - 8 - header_len
-    end = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        offsets = info.get("data_offsets") if isinstance(info, dict) else None
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-            raise WeightsError(f"{path}: tensor {name!r} has no valid data_offsets in the safetensors header")
-        end = max(end, offsets[1])
-    if end > data_size:
-        raise WeightsError(
-            f"{path}: the safetensors header describes {end} bytes of tensor data but the file holds "
-            f"{data_size}; the file is truncated"
-        )
-    if end < data_size:
-        raise WeightsError(
-            f"{path}: the file has {data_size - end} bytes after the tensor data the safetensors header "
-            "describes; the file is corrupt or not a safetensors file"
-        )
+        read_safetensors_header(path)
+    except HeaderError as exc:
+        raise WeightsError(f"{path}: not a valid safetensors file: {exc}") from None
 
 
 def _unwrap(obj: Any, path: Path) -> dict[str, "torch.Tensor"]:
@@ -213,26 +231,54 @@ def verify_sha256(path: Path, sha256: str, digest: BackgroundDigest | None = Non
 
 
 def read_state_dict(
-    path: Path | str, sha256: str | None = None, digest: BackgroundDigest | None = None
+    path: Path | str, sha256: str | None = None, digest: BackgroundDigest | None = None, max_bytes: float | None = None
 ) -> dict[str, "torch.Tensor"]:
     """Read a state dict from a safetensors file or a torch checkpoint, safely.
 
     ``sha256`` (lowercase hex), when given, is verified before the file is
     parsed; ``digest``, a :class:`BackgroundDigest` of the same file started
     earlier, supplies the file's hash instead of reading it here. The format
-    is detected from the file's bytes. Torch checkpoints
+    is detected from the file's bytes. The tensor bytes the file declares
+    (:func:`declared_bytes`) are checked against ``max_bytes`` (else the
+    budget of the build in progress, :func:`weights_budget`, else half the
+    memory available) before a tensor is read. Torch checkpoints
     are read with ``weights_only=True`` only; a checkpoint that is a dict
     with a ``state_dict`` or ``model`` entry is unwrapped. Tensors are
     loaded on the CPU. Raises :class:`WeightsError` with a clear message.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"weights file not found: {path}")
+    try:
+        return _read_state_dict(path, sha256, digest, max_bytes)
+    except FileNotFoundError:
+        raise WeightsError(f"weights file not found: {path}") from None
+    except OSError as exc:
+        raise WeightsError(f"{path}: cannot read the weights file ({describe_os_error(exc)})") from None
+    except HeaderError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+
+
+def _read_state_dict(path: Path, sha256: str | None, digest: BackgroundDigest | None, max_bytes: float | None) -> dict[str, "torch.Tensor"]:
+    import stat
+
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO, socket or device)"
+        raise WeightsError(f"{path}: is {kind}; a weights file must be a regular file")
     if sha256 is not None:
         verify_sha256(path, sha256, digest)
     kind = detect_format(path)
     if kind == "safetensors":
         _check_safetensors_layout(path)
+    declared = declared_bytes(path, kind)
+    limit, how = _budget(max_bytes)
+    if declared > limit:
+        from specseg.sizes import format_bytes
+
+        raise WeightsError(
+            f"{path}: the file declares {format_bytes(declared)} of tensor data, more than {how}; refusing to read it "
+            "(raise --max-memory / max_memory if the file is trusted)"
+        )
+    if kind == "safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -247,7 +293,7 @@ def read_state_dict(
 
     try:
         # An open file, not the path: torch.load would pick its reader from the suffix.
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
             obj = torch.load(fh, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -256,9 +302,9 @@ def read_state_dict(
             f"which could run code when loaded ({first}). specseg reads torch checkpoints with "
             "weights_only=True only; re-save it as a plain state dict or as .safetensors in an environment you trust"
         ) from None
-    except (RuntimeError, EOFError, ValueError, OSError, struct.error) as exc:
+    except (RuntimeError, EOFError, ValueError, OSError, struct.error, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"{path}: could not read the torch checkpoint; it is truncated or corrupt ({detail})") from None
+        raise WeightsError(f"{path}: could not read the torch checkpoint; it is truncated or corrupt ({detail[:300]})") from None
     return _unwrap(obj, path)
 
 

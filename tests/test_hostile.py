@@ -962,8 +962,8 @@ WEIGHT_CASES = [
     ("shape-mismatch", "w.safetensors", "1 shape mismatch(es): "),
     ("dtype-complex", "w.pt", "1 dtype mismatch(es): "),
     ("dtype-int", "w.safetensors", "(file int32, network float32)"),
-    ("directory", "w.pt", "not found"),
-    ("fifo", "w.pt", "not found"),
+    ("directory", "w.pt", "is a directory"),
+    ("fifo", "w.pt", "not a regular file"),
 ]
 
 

@@ -35,6 +35,9 @@ every = pytest.mark.skipif(not ALL, reason="larger family member: set SPECSEG_SM
 FAMILIES: dict[str, tuple[list[str], tuple[int, ...], int]] = {
     "vgg": ([f"vgg{n}{bn}" for n in (11, 13, 16, 19) for bn in ("", "_bn")], (), 1),
     "mobilenet_v2": (["mobilenet_v2"], (16, 8), 1),
+    "timm-efficientnet": ([f"timm-efficientnet-b{b}" for b in range(9)] + ["timm-efficientnet-l2"], (16, 8), 1),
+    "timm-tf_efficientnet_lite": ([f"timm-tf_efficientnet_lite{i}" for i in range(5)], (16,), 1),
+    "mobileone": ([f"mobileone_s{i}" for i in range(5)], (16, 8), 1),
     "densenet": (["densenet121", "densenet169", "densenet201", "densenet161"], (), 1),
     "xception": (["xception"], (), 1),
     "inception": (["inceptionv4", "inceptionresnetv2"], (), 1),
@@ -62,7 +65,7 @@ def _randomise(model: torch.nn.Module) -> None:
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
             with torch.no_grad():
                 module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.05)
+                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
                 if module.weight is not None:
                     module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
                     module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
@@ -98,6 +101,9 @@ def test_encoder_is_smps(name: str, depth: int, output_stride: int) -> None:
 MODELS = [
     ("Unet", {"encoder_name": "vgg11", "encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "classes": 2}, (64, 64)),
     ("DeepLabV3Plus", {"encoder_name": "mobilenet_v2", "encoder_output_stride": 8, "in_channels": 1}, (64, 64)),
+    ("UnetPlusPlus", {"encoder_name": "timm-efficientnet-b0", "encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "in_channels": 4}, (64, 64)),
+    ("FPN", {"encoder_name": "timm-tf_efficientnet_lite0", "classes": 3}, (64, 64)),
+    ("Linknet", {"encoder_name": "mobileone_s0", "in_channels": 2, "classes": 2}, (64, 64)),
     ("Unet", {"encoder_name": "densenet121", "encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "classes": 2}, (64, 64)),
     ("FPN", {"encoder_name": "xception", "decoder_pyramid_channels": 64, "decoder_segmentation_channels": 32}, (64, 64)),
     ("Unet", {"encoder_name": "inceptionv4", "encoder_depth": 3, "decoder_channels": (32, 16, 8)}, (64, 64)),
@@ -129,6 +135,9 @@ def test_vgg_refuses_dilation_with_a_located_error() -> None:
 WEIGHTS = [
     ("vgg11", "imagenet", 3),
     ("mobilenet_v2", "imagenet", 1),
+    ("timm-efficientnet-b0", "noisy-student", 3),
+    ("timm-tf_efficientnet_lite0", "imagenet", 3),
+    ("mobileone_s0", "imagenet", 4),
     ("densenet121", "imagenet", 3),
     pytest.param("xception", "imagenet", 1, marks=every),
     pytest.param("inceptionv4", "imagenet+background", 3, marks=every),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,8 @@ def parse_input_shape(text: str) -> tuple[int, int, int, int]:
     from specseg.cli.usage import UsageError
 
     parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 4 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if len(parts) != 4 or not all(re.fullmatch(r"[0-9]{1,9}", p) and int(p) > 0 for p in parts):
         raise UsageError(f"--input-shape must be four positive integers N,C,H,W; got {text!r}")
     n, c, h, w = (int(p) for p in parts)
     if n * c * h * w > 1 << 28:
@@ -186,10 +188,52 @@ def _check_outputs(paths: list[Path], force: bool) -> None:
             format_for(path)
         except ValueError as exc:
             raise UsageError(f"-o {path}: {exc}") from None
-        if path.is_dir():
-            raise UsageError(f"-o {path}: is a directory; give a file name such as {path / 'model.safetensors'}")
-        if not force and path.exists():
-            raise FileExistsError(f"{path} exists; use --force to overwrite it")
+        check_output_path(path, force, "-o")
+
+
+def check_output_path(path: Path, force: bool, option: str) -> None:
+    """Refuse an output path that cannot be written, before any expensive work (a usage error).
+
+    Checks what can be known in advance: the target is not an existing file
+    (without ``--force``) nor a device, FIFO or directory; the file name fits
+    the file system; the nearest existing folder on the way is a folder and
+    a file can be created in it (probed with a temporary file, removed at once).
+    """
+    import errno
+    import os
+    import tempfile
+
+    from specseg.cli.usage import UsageError
+    from specseg.fileio import check_target, describe_os_error
+
+    name_max = 255
+    for part in path.parts:
+        if len(os.fsencode(part)) > name_max:
+            raise UsageError(f"{option} {path}: the name {part[:40]!r}... is {len(os.fsencode(part))} bytes; file names may have at most {name_max}")
+    if path.is_dir():
+        raise UsageError(f"{option} {path}: is a directory; give a file name such as {path / 'model.safetensors'}")
+    try:
+        check_target(path, force)
+    except FileExistsError as exc:
+        raise FileExistsError(f"{option} {exc}") from None
+    folder = _nearest_existing(path.parent)
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: {folder} is not a folder, so no file can be created under it")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".specseg-probe.", dir=folder)
+    except OSError as exc:
+        reason = "read-only file system" if exc.errno == errno.EROFS else describe_os_error(exc)
+        raise UsageError(f"{option} {path}: cannot create files in {folder} ({reason})") from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def _nearest_existing(folder: Path) -> Path:
+    """``folder`` or its nearest ancestor that exists (as anything: a file there is reported by the caller)."""
+    folder = Path(folder) if str(folder) else Path(".")
+    while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def _print_written(output: dict[str, Any]) -> None:
@@ -340,10 +384,7 @@ def _write_output(path: Path, data: bytes, force: bool) -> None:
     """Write a command's output file atomically, refusing to overwrite without ``--force``."""
     from specseg.fileio import write_bytes_atomic
 
-    if path.is_dir():
-        raise FileExistsError(f"{path} is a directory; give a file name")
-    if path.exists() and not force:
-        raise FileExistsError(f"{path} exists; use --force to overwrite it")
+    check_output_path(path, force, "-o")
     write_bytes_atomic(path, data)
 
 
@@ -429,7 +470,12 @@ def _is_specseg_schema(path: Path) -> bool:
 
 def import_smp(args: argparse.Namespace) -> int:
     """``specseg import-smp SRC -o OUTDIR``: write OUTDIR/spec.yaml and the weights beside it."""
+    from specseg.interop.smp_import import SPEC_NAME, WEIGHTS_NAME
     from specseg.interop.smp_import import import_smp as run_import
+
+    out_dir = Path(args.output)
+    for name in (SPEC_NAME, WEIGHTS_NAME):  # before reading the weights: the outputs can be written
+        check_output_path(out_dir / name, args.force, "-o")
 
     spec_path = run_import(Path(args.src), Path(args.output), force=args.force)
     print(f"wrote {spec_path} and {spec_path.parent / 'model.safetensors'}")

@@ -8,13 +8,14 @@ shows the traceback). Commands import torch only when they build a model.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from specseg._version import __version__
 from specseg.cli.usage import UsageError
-from specseg.errors import SpecError, SpecsegError
+from specseg.errors import SpecError, SpecsegError, one_line
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -173,8 +174,35 @@ def _disable_plugins() -> None:
         loaded.registry.rediscover()
 
 
+def _one_line_output() -> None:
+    """Never fail on printing a non-UTF-8 file name: characters the stream cannot encode are escaped."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):  # a stream already in use in a way that cannot change
+                pass
+
+
+def _warnings_on_one_line(command: str) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that prints each warning (ours or a library's) as one line."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+        stream = file if file is not None else sys.stderr
+        try:
+            stream.write(one_line(f"specseg {command}: warning: {category.__name__}: {message}") + "\n")
+        except (OSError, ValueError):
+            pass
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
+    import warnings
+
+    _one_line_output()
     parser = _parser()
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
@@ -182,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _show_debug_log()
     if args.no_plugins:
         _disable_plugins()
+    previous_showwarning = warnings.showwarning
+    warnings.showwarning = _warnings_on_one_line(args.command)
     try:
         return run(args)
     except SpecError as exc:
@@ -189,27 +219,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(issue.format(), file=sys.stderr)
         return EXIT_INVALID
     except (UsageError, FileExistsError) as exc:
-        print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
+        print(one_line(f"specseg {args.command}: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
     except SpecsegError as exc:
         # Any other problem specseg recognised (an artifact, an export, weights): the user's to fix, not a bug.
         for issue in exc.issues:
             print(issue.format(), file=sys.stderr)
         if not exc.issues:
-            print(f"specseg {args.command}: error: {exc}", file=sys.stderr)
+            print(one_line(f"specseg {args.command}: error: {exc}"), file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as exc:
+        # A file that cannot be read or written (EIO, a full disk, a name too long): the input or the
+        # environment, not a bug. BrokenPipeError is a reader that went away: not an error.
+        if isinstance(exc, BrokenPipeError):
+            return EXIT_OK
+        from specseg.fileio import describe_os_error
+
+        name = exc.filename
+        where = f"{os.fsdecode(name) if isinstance(name, (str, bytes)) else name}: " if name is not None else ""
+        print(one_line(f"specseg {args.command}: error: {where}{describe_os_error(exc)}"), file=sys.stderr)
         return EXIT_INVALID
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return EXIT_OK
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no raw tracebacks
         if args.debug:
             traceback.print_exc()
         print(
-            f"specseg {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+            one_line(f"specseg {args.command}: internal error: {type(exc).__name__}: {exc}") + "\n"
             "This is a bug in specseg; please report it with the spec that caused it. "
             "Run again with --debug for the traceback.",
             file=sys.stderr,
         )
         return EXIT_INTERNAL
+    finally:
+        warnings.showwarning = previous_showwarning

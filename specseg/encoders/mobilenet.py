@@ -17,7 +17,7 @@ from specseg.encoders.base import EncoderMixin
 from specseg.errors import EncoderBuildError
 
 #: Index in ``features`` of the module whose output is the feature at stride 2, 4, 8, 16 (the last: stride 32).
-TAPS = (1, 3, 6, 13, 18)
+TAPS = [1, 3, 6, 13, 18]
 
 
 class MobileNetV2Encoder(nn.Module, EncoderMixin):
@@ -45,10 +45,11 @@ class MobileNetV2Encoder(nn.Module, EncoderMixin):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` feature maps, from the input down to stride 2**depth."""
         features = [x]
-        start = 0
-        for end in TAPS[: self._depth]:
-            for module in self.features[start : end + 1]:
-                x = module(x)
-            features.append(x)
-            start = end + 1
-        return features
+        for i, module in enumerate(self.features):
+            x = module(x)
+            if i in TAPS:
+                features.append(x)
+                # Stop once the deepest feature wanted exists (scripted code runs through, then slices).
+                if not torch.jit.is_scripting() and len(features) > self._depth:
+                    break
+        return features[: self._depth + 1]

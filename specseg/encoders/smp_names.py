@@ -183,31 +183,17 @@ def _rows() -> list[SmpName]:
         )
     )
 
-    # --- timm-efficientnet: SMP's timm EfficientNet (symmetric padding) carrying TF weights
-    for b in list(range(9)) + ["l2"]:
-        name, model, tf = f"timm-efficientnet-{'b' if b != 'l2' else ''}{b}", f"efficientnet_{'b' if b != 'l2' else ''}{b}", f"tf_efficientnet_{'b' if b != 'l2' else ''}{b}"
-        if b == "l2":
-            weights = _tags(IMAGENET, {"noisy-student": f"{tf}.ns_jft_in1k", "noisy-student-475": f"{tf}.ns_jft_in1k_475"})
-        elif b == 8:
-            weights = {"imagenet": {"timm": f"{tf}.ra_in1k", **IMAGENET}, "advprop": {"timm": f"{tf}.ap_in1k", **INCEPTION}}
-        else:
-            weights = {
-                "imagenet": {"timm": f"{tf}.aa_in1k", **IMAGENET},
-                "advprop": {"timm": f"{tf}.ap_in1k", **INCEPTION},
-                "noisy-student": {"timm": f"{tf}.ns_jft_in1k", **IMAGENET},
-            }
+    # --- timm-efficientnet / -lite: timm's EfficientNet class in specseg's module, SMP's taps and layout.
+    timm_effnets = {f"timm-efficientnet-b{b}": (f"efficientnet_b{b}", f"tf_efficientnet_b{b}") for b in range(9)}
+    timm_effnets["timm-efficientnet-l2"] = ("efficientnet_l2", "tf_efficientnet_l2")
+    timm_effnets.update({f"timm-tf_efficientnet_lite{i}": (f"efficientnet_lite{i}", f"tf_efficientnet_lite{i}") for i in range(5)})
+    for name, (model, tf) in timm_effnets.items():
         rows.append(
             SmpName(
-                name, "EfficientNet (timm)", model, weights,
-                note=f"timm `{model}` (the class SMP subclasses) with `{tf}` weights, as in SMP; {layout}; the stride-2 feature is the first block's output (SMP: the stem's); the unused head convolution is not built",
-            )
-        )
-    for i in range(5):
-        name, model = f"timm-tf_efficientnet_lite{i}", f"efficientnet_lite{i}"
-        rows.append(
-            SmpName(
-                name, "EfficientNet-Lite", model, {"imagenet": {"timm": f"tf_efficientnet_lite{i}.in1k", **INCEPTION}},
-                note=f"timm `{model}` (the network SMP builds) with `tf_efficientnet_lite{i}` weights; {layout}; the stride-2 feature is the first block's output (SMP: the stem's); the unused head convolution is not built",
+                name, "EfficientNet-Lite" if "lite" in name else "EfficientNet (timm)",
+                encoder="specseg.encoders.timm_efficientnet:TimmEfficientNetEncoder",
+                params={"model": model},
+                timm_weights_model=tf,
             )
         )
 
@@ -221,14 +207,16 @@ def _rows() -> list[SmpName]:
     for name, params in sknets.items():
         rows.append(SmpName(name, "SK-ResNe(X)t", encoder="specseg.encoders.skresnet:SKResNetEncoder", params=params))
 
-    for i in range(5):
-        name = f"mobileone_s{i}"
-        rows.append(
-            SmpName(
-                name, "MobileOne", name, {"imagenet": {"timm": f"{name}.apple_in1k", **IMAGENET}},
-                note=f"timm `{name}`, the same network and Apple weights; state-dict keys are timm's, not SMP's",
-            )
-        )
+    # --- MobileOne: specseg's own module with SMP's (Apple's) layout; timm's names its modules differently.
+    mobileones = {
+        "mobileone_s0": {"widths": [0.75, 1.0, 1.0, 2.0], "branches": 4},
+        "mobileone_s1": {"widths": [1.5, 1.5, 2.0, 2.5]},
+        "mobileone_s2": {"widths": [1.5, 2.0, 2.5, 4.0]},
+        "mobileone_s3": {"widths": [2.0, 2.5, 3.0, 4.0]},
+        "mobileone_s4": {"widths": [3.0, 3.5, 3.5, 4.0], "use_se": True},
+    }
+    for name, params in mobileones.items():
+        rows.append(SmpName(name, "MobileOne", encoder="specseg.encoders.mobileone:MobileOneEncoder", params=params))
 
     # --- Names SMP 0.6 itself maps onto timm (timm-<x> -> tu-<x>): identical to SMP.
     converted = {

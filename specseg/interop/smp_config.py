@@ -94,6 +94,8 @@ def spec_from_smp_kwargs(
             spec["head"][_HEAD_KEYS[key]] = value
         elif key == "aux_params":
             if value is not None:
+                if not isinstance(value, dict):
+                    raise SMPConfigError(key, f"must be a mapping of classification-head arguments or null, not {type(value).__name__} {value!r}")
                 spec["aux_params"] = dict(value)
         elif key in _DECODER_SPECIAL:
             if value is not None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from specseg.errors import Location, SpecError, SpecIssue, format_path
-from specseg.fileio import write_bytes_atomic, write_text_atomic
+from specseg.fileio import check_target, write_bytes_atomic, write_text_atomic
 from specseg.interop.smp_config import SMPConfigError, spec_from_smp_kwargs
 from specseg.loader.source import load_document
 from specseg.spec.formatting import canonical_text
@@ -33,6 +33,8 @@ def _config(src: Path) -> tuple[str, dict[str, Any], Any]:
         )
     data = dict(doc.data)
     model_class = data.pop("_model_class")
+    if not isinstance(model_class, str):
+        raise SpecError([SpecIssue(f"_model_class must be an SMP class name (a string), not {model_class!r}", ("_model_class",), doc.locate(("_model_class",)))])
     return model_class, data, doc
 
 
@@ -92,7 +94,10 @@ def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Pat
         spec = load_spec(spec_dict)
     except SpecError as exc:
         raise relocate(exc) from None
-    model = meta_model(spec)
+    try:
+        model = meta_model(spec)
+    except SpecError as exc:  # rules only the build checks (an encoder refusing its params): point at config.json
+        raise relocate(exc) from None
     problems = mismatch_report(model, state_dict)
     if problems:
         raise SpecError(
@@ -104,11 +109,12 @@ def import_smp(src: str | Path, out_dir: str | Path, force: bool = False) -> Pat
                 )
             ]
         )
-    out_dir.mkdir(parents=True, exist_ok=True)
     spec_path, out_weights = out_dir / SPEC_NAME, out_dir / WEIGHTS_NAME
     for path in (spec_path, out_weights):
-        if path.exists() and not force:
-            raise FileExistsError(f"{path} exists; use --force to overwrite it")
+        check_target(path, force)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} is a file; the output of import-smp is a folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
     data = weights_path.read_bytes()
     spec_dict["weights"] = {"path": WEIGHTS_NAME, "sha256": hashlib.sha256(data).hexdigest()}
     write_bytes_atomic(out_weights, data)

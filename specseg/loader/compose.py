@@ -7,6 +7,14 @@
   the same safe reader as spec files.
 * Every value keeps the location where it was written: in a base file, in
   the spec file, or in the override (``--set head.classes=5``).
+
+Composing is bounded by its total work, not only by the chain's length: a
+spec may load at most :data:`MAX_EXTENDS_LOADS` files in all (a base named
+twice counts twice, so a "diamond" of files each extending the next one
+several times is refused after a few dozen loads instead of running for
+4^12 loads), holding at most :data:`MAX_COMPOSED_NODES` nodes together, and
+merging costs time linear in those nodes. A spec and its bases must state
+the same format version (``specseg:``) where they state one.
 """
 
 from __future__ import annotations
@@ -16,12 +24,16 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from specseg.errors import Location, SpecError, SpecIssue, SpecPath
-from specseg.loader.document import Document, to_document
+from specseg.loader.document import MAX_DEPTH, MAX_NODES, Document, to_document
 from specseg.loader.source import load_document
 from specseg.loader.yaml_reader import compose_yaml
 
 #: A chain of bases longer than this is a mistake, not a design.
 MAX_EXTENDS_CHAIN = 16
+#: Files one spec may load through ``extends`` in all, counting each time a file is named.
+MAX_EXTENDS_LOADS = 64
+#: Nodes all the files of one spec may hold together (the same budget as one file).
+MAX_COMPOSED_NODES = MAX_NODES
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*)*\Z")
 _PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
@@ -33,40 +45,88 @@ def _drop_positions(doc: Document, path: SpecPath) -> None:
             del table[key]
 
 
-def _copy_positions(dst: Document, src: Document, path: SpecPath) -> None:
-    n = len(path)
-    for target, source in ((dst.values, src.values), (dst.keys, src.keys)):
-        for key, loc in source.items():
-            if key[:n] == path:
-                target[key] = loc
-
-
-def _merge(dst: Document, src: Document, a: Any, b: Any, path: SpecPath) -> Any:
-    """``b`` over ``a``: mappings merge recursively, anything else is replaced."""
+def _merge(a: Any, b: Any, path: SpecPath, replaced: set[SpecPath]) -> Any:
+    """``b`` over ``a``: mappings merge recursively, anything else is replaced (its path noted in ``replaced``)."""
     if isinstance(a, dict) and isinstance(b, dict):
         out = dict(a)
         for key, value in b.items():
-            child = path + (key,)
-            if key in a:
-                out[key] = _merge(dst, src, a[key], value, child)
-                if child in src.keys:
-                    dst.keys[child] = src.keys[child]
-            else:
-                out[key] = value
-                _copy_positions(dst, src, child)
-        if path in src.values:
-            dst.values[path] = src.values[path]
+            out[key] = _merge(a[key], value, path + (key,), replaced) if key in a else value
         return out
-    _drop_positions(dst, path)
-    _copy_positions(dst, src, path)
+    replaced.add(path)
     return b
 
 
+def _kept(path: SpecPath, replaced: set[SpecPath]) -> bool:
+    """Whether a base position at ``path`` survives: no prefix of it was replaced by the top document."""
+    return not any(path[:i] in replaced for i in range(len(path) + 1))
+
+
 def merge_documents(base: Document, top: Document) -> Document:
-    """A new document: ``top`` merged over ``base``, positions following their values."""
-    merged = Document(data=None, file=top.file, values=dict(base.values), keys=dict(base.keys))
-    merged.data = _merge(merged, top, base.data, top.data, ())
-    return merged
+    """A new document: ``top`` merged over ``base``, positions following their values.
+
+    Linear in the two documents' sizes (times their depth): every position of
+    ``top`` is kept, and those of ``base`` that no replaced value covers.
+    """
+    replaced: set[SpecPath] = set()
+    data = _merge(base.data, top.data, (), replaced)
+    values = {p: loc for p, loc in base.values.items() if not replaced or _kept(p, replaced)}
+    keys = {p: loc for p, loc in base.keys.items() if not replaced or _kept(p, replaced)}
+    values.update(top.values)
+    keys.update(top.keys)
+    return Document(data=data, file=top.file, values=values, keys=keys)
+
+
+class _Budget:
+    """What composing one spec may still load: files and nodes, shared by every branch of ``extends``."""
+
+    def __init__(self, nodes: int) -> None:
+        self.loads = 0
+        self.nodes = nodes
+
+    def nodes_left(self) -> int:
+        """Nodes the next base may hold (at least one, so that it is read and refused with its location)."""
+        return max(MAX_COMPOSED_NODES - self.nodes, 1)
+
+    def charge_load(self, where: SpecPath, parent: Document) -> None:
+        """Count one more file to load, refusing it (at the ``extends`` entry naming it) past the limit."""
+        self.loads += 1
+        if self.loads > MAX_EXTENDS_LOADS:
+            raise SpecError(
+                [
+                    SpecIssue(
+                        f"extends loads more than {MAX_EXTENDS_LOADS} files in all (a base named several times, "
+                        "or by several files, counts each time); refusing to compose this spec",
+                        where,
+                        parent.locate(where),
+                    )
+                ]
+            )
+
+    def charge_nodes(self, doc: Document) -> None:
+        """Count a loaded base's nodes (its reader refused it already if they exceeded what was left)."""
+        self.nodes += len(doc.values)
+
+
+def _version(doc: Document) -> Any:
+    return doc.data.get("specseg") if isinstance(doc.data, dict) else None
+
+
+def _check_same_version(base: Document, top: Document) -> None:
+    """A base stating another format version than the file extending it is refused, naming both."""
+    a, b = _version(base), _version(top)
+    if a is None or b is None or a == b:
+        return
+    raise SpecError(
+        [
+            SpecIssue(
+                f"this base states spec format version {a!r} but {top.file} states {b!r}; a spec and its bases "
+                "must use the same format version (update the older file, e.g. with specseg fmt)",
+                ("specseg",),
+                base.locate(("specseg",)),
+                related=((("specseg",), top.locate(("specseg",))),),
+            )
+        ]
+    )
 
 
 def _extends_list(doc: Document) -> list[tuple[str, SpecPath]]:
@@ -82,7 +142,7 @@ def _extends_list(doc: Document) -> list[tuple[str, SpecPath]]:
     )
 
 
-def _resolve_extends(doc: Document, base_dir: Path | None, chain: tuple[Path, ...]) -> Document:
+def _resolve_extends(doc: Document, base_dir: Path | None, chain: tuple[Path, ...], budget: _Budget) -> Document:
     bases = _extends_list(doc)
     if not bases:
         return doc
@@ -91,23 +151,30 @@ def _resolve_extends(doc: Document, base_dir: Path | None, chain: tuple[Path, ..
         path = Path(raw_path)
         if not path.is_absolute():
             path = (base_dir or Path.cwd()) / path
-        path = path.resolve()
+        try:
+            path = path.resolve()
+        except (OSError, RuntimeError) as exc:  # RuntimeError: a symbolic link loop (Python < 3.13)
+            reason = getattr(exc, "strerror", None) or "symbolic link loop"
+            raise SpecError([SpecIssue(f"extends {raw_path!r}: cannot resolve the path ({reason})", where, doc.locate(where))]) from None
         if path in chain:
             cycle = " -> ".join(p.name for p in chain + (path,))
             raise SpecError([SpecIssue(f"extends cycle: {cycle}", where, doc.locate(where))])
         if len(chain) >= MAX_EXTENDS_CHAIN:
             raise SpecError([SpecIssue(f"extends chain longer than {MAX_EXTENDS_CHAIN} files", where, doc.locate(where))])
+        budget.charge_load(where, doc)
         try:
-            base_doc, _ = load_document(path)
+            base_doc, _ = load_document(path, max_nodes=budget.nodes_left())
         except SpecError as exc:
-            if exc.issues and exc.issues[0].message in ("no such file", "permission denied"):
+            if len(exc.issues) == 1 and not exc.issues[0].path and _is_file_problem(exc.issues[0].message):
                 raise SpecError(
                     [SpecIssue(f"extends {raw_path!r}: {exc.issues[0].message} ({path})", where, doc.locate(where))]
                 ) from None
             raise
+        budget.charge_nodes(base_doc)
         if not isinstance(base_doc.data, dict):
             raise SpecError([SpecIssue("a base spec must be a mapping", (), base_doc.locate(()))])
-        base_doc = _resolve_extends(base_doc, path.parent, chain + (path,))
+        _check_same_version(base_doc, doc)
+        base_doc = _resolve_extends(base_doc, path.parent, chain + (path,), budget)
         merged = base_doc if merged is None else merge_documents(merged, base_doc)
     assert merged is not None
     own = Document(
@@ -118,6 +185,11 @@ def _resolve_extends(doc: Document, base_dir: Path | None, chain: tuple[Path, ..
     )
     merged.data = {k: v for k, v in merged.data.items() if k != "extends"}
     return merge_documents(merged, own)
+
+
+def _is_file_problem(message: str) -> bool:
+    """Whether a loader message is about the file itself (missing, unreadable), not its content."""
+    return message in ("no such file", "permission denied") or message.startswith("cannot read file")
 
 
 def parse_override_path(text: str) -> SpecPath:
@@ -143,6 +215,12 @@ def apply_override(doc: Document, override: str) -> None:
     except SpecError as exc:
         raise SpecError([SpecIssue(i.message, path, value_loc) for i in exc.issues]) from None
     value = value_doc.data if value_doc is not None else None
+    height = max((len(sub) for sub in value_doc.values), default=0) if value_doc is not None else 0
+    if len(path) + height > MAX_DEPTH:
+        # The same limit as in a file: a spec --set wrote must load again (from an artifact, say).
+        raise SpecError(
+            [SpecIssue(f"nesting deeper than {MAX_DEPTH} levels (path and value together); a spec never needs that", (), Location(label, 1, 1))]
+        )
     if not isinstance(doc.data, dict):
         raise SpecError([SpecIssue("cannot apply --set to a spec that is not a mapping", (), value_loc)])
     node: Any = doc.data
@@ -184,7 +262,7 @@ def compose(source: Any, overrides: Sequence[str] = ()) -> tuple[Document, Path 
     if isinstance(source, (str, Path)) and base_dir is not None:
         chain = (Path(source).resolve(),)
     if isinstance(doc.data, dict):
-        doc = _resolve_extends(doc, base_dir, chain)
+        doc = _resolve_extends(doc, base_dir, chain, _Budget(len(doc.values)))
     for override in overrides:
         apply_override(doc, override)
     migrate_document(doc)

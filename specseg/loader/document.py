@@ -75,10 +75,10 @@ class Document:
             probe = probe[:-1]
 
 
-def to_document(root: Node, file: str) -> Document:
-    """Flatten a node tree into a :class:`Document`, enforcing :data:`MAX_NODES`."""
+def to_document(root: Node, file: str, max_nodes: int = MAX_NODES) -> Document:
+    """Flatten a node tree into a :class:`Document`, enforcing a node budget (:data:`MAX_NODES` by default)."""
     doc = Document(data=None, file=file)
-    budget = [MAX_NODES]
+    budget = [max_nodes]
 
     def build(node: Node, path: SpecPath) -> Any:
         budget[0] -= 1
@@ -86,8 +86,10 @@ def to_document(root: Node, file: str) -> Document:
             raise SpecError(
                 [
                     SpecIssue(
-                        f"document expands to more than {MAX_NODES} nodes "
-                        "(YAML aliases multiply content); refusing to load it",
+                        f"document expands to more than {max_nodes} nodes "
+                        "(YAML aliases multiply content); refusing to load it"
+                        if max_nodes >= MAX_NODES
+                        else f"the spec and its bases hold more than {MAX_NODES} nodes together; refusing to load this base",
                         path,
                         node.location,
                     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from specseg.errors import Location, SpecError, SpecIssue
-from specseg.loader.document import Document, MapNode, Node, ScalarNode, SeqNode, to_document
+from specseg.loader.document import MAX_NODES, Document, MapNode, Node, ScalarNode, SeqNode, to_document
 from specseg.loader.json_reader import compose_json
 from specseg.loader.yaml_reader import compose_yaml
 
@@ -65,7 +65,7 @@ def decode_spec_bytes(raw: bytes, file: str) -> str:
         ) from None
 
 
-def parse_text(text: str, file: str, fmt: str | None = None) -> Document:
+def parse_text(text: str, file: str, fmt: str | None = None, max_nodes: int = MAX_NODES) -> Document:
     """Parse spec text as YAML or JSON (by ``fmt``, else by the file's suffix, else YAML).
 
     JSON is a subset of YAML 1.2, but a ``.json`` file gets the strict JSON
@@ -75,8 +75,8 @@ def parse_text(text: str, file: str, fmt: str | None = None) -> Document:
         fmt = "json" if file.lower().endswith(".json") else "yaml"
     if "\x00" in text:
         raise _fail("file contains NUL characters; it is not a text spec", file)
-    root = compose_json(text, file) if fmt == "json" else compose_yaml(text, file)
-    return to_document(root, file)
+    root = compose_json(text, file) if fmt == "json" else compose_yaml(text, file, max_nodes)
+    return to_document(root, file, max_nodes)
 
 
 def _node_from_python(value: Any, file: str, depth: int = 0) -> Node:
@@ -96,11 +96,12 @@ def _node_from_python(value: Any, file: str, depth: int = 0) -> Node:
     return ScalarNode(here, value)
 
 
-def load_document(source: Any) -> tuple[Document, Path | None]:
+def load_document(source: Any, max_nodes: int = MAX_NODES) -> tuple[Document, Path | None]:
     """Load a spec source into a :class:`Document` and the directory paths are relative to.
 
     ``source`` may be a path (str or PathLike naming an existing .yaml/.yml/.json
-    file), YAML or JSON text, or a mapping.
+    file), YAML or JSON text, or a mapping. ``max_nodes`` is the node budget
+    (lower for the bases of a spec, which share one budget).
     """
     if isinstance(source, Mapping):
         doc = to_document(_node_from_python(source, "<dict>"), "<dict>")
@@ -112,7 +113,7 @@ def load_document(source: Any) -> tuple[Document, Path | None]:
     ):
         path = Path(source)
         text = read_spec_file(path)
-        return parse_text(text, str(source)), path.resolve().parent
+        return parse_text(text, str(source), max_nodes=max_nodes), path.resolve().parent
     if isinstance(source, bytes):
         source = decode_spec_bytes(source, "<string>")
     if isinstance(source, str):

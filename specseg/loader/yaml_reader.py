@@ -181,8 +181,12 @@ def _apply_merges(frame: _Frame) -> None:
             node.items.append((key, key_loc, child))
 
 
-def compose_yaml(text: str, file: str) -> Node:
-    """Parse YAML text into a node tree, or raise :class:`SpecError` with a location."""
+def compose_yaml(text: str, file: str, max_nodes: int = MAX_NODES) -> Node:
+    """Parse YAML text into a node tree, or raise :class:`SpecError` with a location.
+
+    ``max_nodes`` is the node budget left (less than :data:`MAX_NODES` for a
+    base file, whose spec's other files used some of it already).
+    """
     anchors: dict[str, Node] = {}
     #: anchor -> (expanded node count, expanded height) of the node it names
     anchor_sizes: dict[str, tuple[int, int]] = {}
@@ -237,10 +241,13 @@ def compose_yaml(text: str, file: str) -> Node:
         """Count ``nodes`` more expanded nodes of nesting ``height`` attached at the current level."""
         nonlocal count
         count += nodes
-        if count > MAX_NODES:
+        if count > max_nodes:
             raise _ComposeError(
-                f"document expands to more than {MAX_NODES} nodes "
-                "(YAML aliases multiply content); refusing to load it",
+                (
+                    f"document expands to more than {MAX_NODES} nodes (YAML aliases multiply content); refusing to load it"
+                    if max_nodes >= MAX_NODES
+                    else f"the spec and its bases hold more than {MAX_NODES} nodes together; refusing to load this base"
+                ),
                 location,
                 child_path(),
             )

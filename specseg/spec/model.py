@@ -11,6 +11,7 @@ from specseg.spec.base import SpecModel
 from specseg.spec.common import FormatVersion
 from specseg.spec.decoders import SECTIONS, AnyDecoderSpec
 from specseg.errors import SpecIssue
+from specseg.spec.decoders.checks import mix_transformer_depth
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 from specseg.spec.head import AuxParams, HeadSpec
 from specseg.spec.loss import LossSpec, loss_issues
@@ -79,7 +80,7 @@ class ModelSpec(SpecModel):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> "ModelSpec":
         """Rules spanning sections; all are collected and reported together."""
-        issues: list[SpecIssue] = list(self.decoder.cross_issues(self))
+        issues: list[SpecIssue] = list(self.decoder.cross_issues(self)) + mix_transformer_depth(self)
         if self.loss is not None:
             related = (("head", "classes"), ("head", "activation"))
             issues += [issue.under(("loss",), related) for issue in loss_issues(self.loss, self.head.classes, self.head.activation)]

@@ -88,6 +88,20 @@ def mix_transformer_refused(architecture: str, spec: "ModelSpec") -> list[SpecIs
     ]
 
 
+def mix_transformer_depth(spec: "ModelSpec") -> list[SpecIssue]:
+    """Mix Transformer encoders have an empty stride-2 stage: at ``encoder.depth`` 1 there is no feature to decode."""
+    if family_of(spec.encoder.name) != MIX_TRANSFORMER or spec.encoder.depth >= 2:
+        return []
+    return [
+        cross_issue(
+            ("encoder", "depth"),
+            f"encoder {spec.encoder.name!r} (a Mix Transformer) has no stride-2 feature (its first stage is at "
+            f"stride 4), so encoder.depth {spec.encoder.depth} leaves nothing to decode; use encoder.depth 2 or more",
+            [("encoder", "name")],
+        )
+    ]
+
+
 # --- rules that need the built encoder's features (checked by the torch side at build time) ----------
 
 

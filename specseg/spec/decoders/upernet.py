@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 from pydantic import Field
 
 from specseg.errors import SpecIssue, cross_issue
-from specseg.spec.common import NORM_DESCRIPTION, Channels, InstanceNormOptions, Norm
+from specseg.spec.common import NORM_DESCRIPTION, BatchNormOptions, Channels, GroupNormOptions, InstanceNormOptions, Norm
 from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
 from specseg.spec.decoders.checks import depth_at_least, groupnorm_divides
 
@@ -57,6 +57,25 @@ class UPerNetDecoderSpec(DecoderSpec):
                     "UPerNet cannot use instancenorm: its pyramid pooling module normalises a 1x1 pooled map, "
                     "and instance statistics over one pixel are undefined (torch refuses it). "
                     "Use batchnorm, groupnorm, layernorm or identity",
+                )
+            )
+        elif isinstance(norm, BatchNormOptions) and not norm.track_running_stats:
+            issues.append(
+                cross_issue(
+                    ("decoder", "norm", "track_running_stats"),
+                    "UPerNet cannot use batchnorm without running statistics: its pyramid pooling module normalises "
+                    "a 1x1 pooled map, and the statistics of one image's single pixel are undefined (torch refuses "
+                    "them for a batch of one, in eval mode too). Keep track_running_stats: true, or use another norm",
+                )
+            )
+        elif isinstance(norm, GroupNormOptions) and norm.num_groups == self.channels:
+            issues.append(
+                cross_issue(
+                    ("decoder", "norm", "num_groups"),
+                    f"UPerNet cannot use groupnorm with one channel per group (num_groups={norm.num_groups} = "
+                    "decoder.channels): its pyramid pooling module normalises a 1x1 pooled map, where each group "
+                    "would hold a single value (torch refuses it for a batch of one). Use fewer groups",
+                    [("decoder", "channels")],
                 )
             )
         return issues + groupnorm_divides(norm, self.channels, ("decoder", "channels"))
