@@ -134,7 +134,7 @@ def _distribution_version(distribution: str) -> str | None:
 
     try:
         return version(distribution)
-    except PackageNotFoundError:
+    except (PackageNotFoundError, ValueError):  # ValueError: an empty or malformed name from a damaged artifact
         return None
 
 

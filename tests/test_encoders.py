@@ -251,9 +251,8 @@ def test_identical_claims_cover_the_tested_families() -> None:
     for name in ("resnet18", "resnext50_32x4d", "timm-regnetx_002", "timm-resnest14d", "timm-gernet_s", "timm-mobilenetv3_small_075"):
         assert rows[name]["same_as_smp"] and rows[name]["same_state_dict"], name
     assert rows["mit_b0"]["same_state_dict"] and not rows["mit_b0"]["same_as_smp"]
-    for name in ("efficientnet-b0",):
-        assert not rows[name]["same_as_smp"] and rows[name]["note"], name
-    assert "out_channels [3, 16, 24, 40, 112, 320] (SMP: [3, 32, 24, 40, 112, 320])" in rows["efficientnet-b0"]["note"]
+    for name in ("efficientnet-b0", "timm-efficientnet-b0", "timm-tf_efficientnet_lite0", "mobilenet_v2", "mobileone_s0", "vgg11"):
+        assert rows[name]["same_as_smp"] and rows[name]["same_state_dict"] and not rows[name]["note"], name
 
 
 # --- the catalogue -------------------------------------------------------------------------

@@ -554,3 +554,49 @@ def test_warnings_are_one_line(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
 
 def test_no_payload_ran(sandbox: dict[str, Path]) -> None:
     assert_no_payload_ran(sandbox)
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Size rules that used to pass and then crash
+# --------------------------------------------------------------------------------------------
+
+SINGLE_PIXEL_NORMS = [
+    pytest.param("linknet", "instancenorm", id="linknet-instancenorm"),
+    pytest.param("manet", "{type: batchnorm, track_running_stats: false}", id="manet-batchnorm-without-running-stats"),
+    pytest.param("unet", "{type: groupnorm, num_groups: 16}", id="unet-groupnorm-one-channel-per-group"),
+    pytest.param("unet", "instancenorm", id="unet-instancenorm"),
+]
+
+
+@pytest.mark.parametrize("architecture, norm", SINGLE_PIXEL_NORMS)
+def test_norms_over_one_pixel_raise_the_minimum_size(architecture: str, norm: str) -> None:
+    """The size rule refuses what would normalise a 1x1 map, suggests only sizes it accepts, and those run."""
+    import torch
+
+    from specseg.errors import InputShapeError
+
+    model = specseg.build(f"specseg: 1\nencoder: {{name: resnet18}}\ndecoder: {{architecture: {architecture}, norm: {norm}}}\n")
+    with pytest.raises(InputShapeError, match="at least 64x64"):
+        model.check_input_shape(torch.zeros(1, 3, 32, 32))
+    if model.requires_divisible_input:
+        with pytest.raises(InputShapeError, match=r"Nearest valid sizes: 64x64 or 96x96"):
+            model.check_input_shape(torch.zeros(1, 3, 72, 72))
+    for training in (True, False):
+        model.train(training)
+        with torch.no_grad():
+            assert model(torch.zeros(1, 3, 64, 64)).shape == (1, 1, 64, 64)
+
+
+@pytest.mark.parametrize(
+    "text, where",
+    [
+        pytest.param("decoder: {architecture: upernet, norm: {type: groupnorm, num_groups: 256}}\n", "decoder.norm.num_groups", id="upernet-groupnorm-one-per-group"),
+        pytest.param("decoder: {architecture: upernet, norm: {type: batchnorm, track_running_stats: false}}\n", "decoder.norm.track_running_stats", id="upernet-batchnorm-no-stats"),
+        pytest.param("decoder: {architecture: unet}\nencoder: {name: mit_b0, depth: 1}\n", "encoder.depth", id="mit_b0-depth-1"),
+    ],
+)
+def test_configurations_that_cannot_run_are_refused_at_validation(text: str, where: str, tmp_path: Path, cli: dict[str, ForkServer]) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("specseg: 1\n" + text)
+    (line,) = assert_refused(run_command(cli, "validate", str(spec)), str(spec), (1,))
+    assert ISSUE_LINE.match(line)["path"] == where  # type: ignore[index]

@@ -37,6 +37,7 @@ FAMILIES: dict[str, tuple[list[str], tuple[int, ...], int]] = {
     "mobilenet_v2": (["mobilenet_v2"], (16, 8), 1),
     "timm-efficientnet": ([f"timm-efficientnet-b{b}" for b in range(9)] + ["timm-efficientnet-l2"], (16, 8), 1),
     "timm-tf_efficientnet_lite": ([f"timm-tf_efficientnet_lite{i}" for i in range(5)], (16,), 1),
+    "efficientnet": ([f"efficientnet-b{b}" for b in range(8)], (16, 8), 2),
     "mobileone": ([f"mobileone_s{i}" for i in range(5)], (16, 8), 1),
     "densenet": (["densenet121", "densenet169", "densenet201", "densenet161"], (), 1),
     "xception": (["xception"], (), 1),
@@ -103,6 +104,8 @@ MODELS = [
     ("DeepLabV3Plus", {"encoder_name": "mobilenet_v2", "encoder_output_stride": 8, "in_channels": 1}, (64, 64)),
     ("UnetPlusPlus", {"encoder_name": "timm-efficientnet-b0", "encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "in_channels": 4}, (64, 64)),
     ("FPN", {"encoder_name": "timm-tf_efficientnet_lite0", "classes": 3}, (64, 64)),
+    ("UnetPlusPlus", {"encoder_name": "efficientnet-b0", "classes": 2}, (64, 64)),
+    ("DeepLabV3", {"encoder_name": "efficientnet-b0", "encoder_output_stride": 16}, (64, 64)),
     ("Linknet", {"encoder_name": "mobileone_s0", "in_channels": 2, "classes": 2}, (64, 64)),
     ("Unet", {"encoder_name": "densenet121", "encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "classes": 2}, (64, 64)),
     ("FPN", {"encoder_name": "xception", "decoder_pyramid_channels": 64, "decoder_segmentation_channels": 32}, (64, 64)),
@@ -144,6 +147,7 @@ WEIGHTS = [
     ("dpn68b", "imagenet+5k", 3),
     pytest.param("se_resnet50", "imagenet", 4, marks=every),
     ("timm-skresnet18", "imagenet", 3),
+    ("efficientnet-b0", "advprop", 3),
 ]
 
 

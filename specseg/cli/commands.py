@@ -463,7 +463,7 @@ def _is_specseg_schema(path: Path) -> bool:
         if not path.is_file() or path.stat().st_size > 16 << 20:
             return False
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return False
     return isinstance(data, dict) and data.get("$id") == SCHEMA_ID
 
@@ -607,6 +607,8 @@ def check_encoder(args: argparse.Namespace) -> int:
             params = json.loads(args.params)
         except json.JSONDecodeError as exc:
             raise UsageError(f"--params is not valid JSON: {exc}") from None
+        except RecursionError:  # the json module recurses once per nesting level
+            raise UsageError("--params nests too deeply; encoder parameters are a flat JSON object") from None
         if not isinstance(params, dict):
             raise UsageError("--params must be a JSON object")
     problem = registry.problem(args.name)

@@ -1,12 +1,11 @@
 """SK-ResNet-18/34 and SK-ResNeXt-50 32x4d (Li et al., 2019): timm's ResNet with SMP's selective-kernel settings.
 
 SMP builds these from timm's ``ResNet`` class with its own arguments, not
-timm's ``skresnet*`` configurations: the ResNet-18/34 blocks' attention is
-``rd_ratio`` 1/8 of the channels with split inputs (timm's models also round
-to a divisor of 16), and SK-ResNeXt-50's attention keeps timm's block
-defaults (timm's model splits its input). specseg builds the same class with
-SMP's arguments, so keys (timm's ResNet layout without ``fc``), parameters
-and outputs are SMP's. Stages 3 and 4 downsample with strided convolutions,
+timm's ``skresnet*`` configurations: SMP's attention widths round to a
+divisor of 8 (timm's ``skresnet18/34``: 16; ``skresnext50_32x4d``: 32), and
+SMP's SK-ResNeXt-50 splits its input between the kernels (timm's does not).
+specseg builds the same class with SMP's arguments, so keys (timm's ResNet
+layout without ``fc``), parameters and outputs are SMP's. Stages 3 and 4 downsample with strided convolutions,
 so output strides 16 and 8 dilate them, as SMP does (every convolution of
 those stages gets the stage's dilation rate, as in SMP).
 """

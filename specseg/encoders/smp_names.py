@@ -10,7 +10,12 @@ specseg have its own module: the torchvision-layout ResNet/ResNeXt
 than timm's ``features_only`` (or configures timm's classes itself) but the
 parameter names agree, specseg builds timm's full network under SMP's keys
 and taps SMP's modules (:mod:`specseg.encoders.timm_body`: DenseNet,
-Xception, Inception, DPN, SE-Net, SK-ResNe(X)t).
+Xception, Inception, DPN, SE-Net, SK-ResNe(X)t; and timm's EfficientNet for
+SMP's ``timm-efficientnet-*``/``-lite*``, :mod:`specseg.encoders.timm_efficientnet`).
+VGG and MobileNetV2 are torchvision's bodies (:mod:`specseg.encoders.vgg`,
+:mod:`specseg.encoders.mobilenet`); SMP's lukemelas EfficientNet and Apple's
+MobileOne layout are specseg's own modules (:mod:`specseg.encoders.efficientnet`,
+:mod:`specseg.encoders.mobileone`).
 
 Every row records whether the network and state dict are SMP's (``note``
 empty) or how they differ; :func:`specseg.encoders.catalog.smp_comparison_rows`
@@ -159,16 +164,9 @@ def _rows() -> list[SmpName]:
     ):
         rows.append(SmpName(name, "Inception", encoder=encoder, params={"model": model}, timm_weights_model=model))
 
-    # --- EfficientNet (the original TF networks, 'same' padding: timm's tf_efficientnet_b*)
+    # --- EfficientNet: lukemelas's network (SMP's), specseg's own module with its layout and static padding.
     for b in range(8):
-        name, model = f"efficientnet-b{b}", f"tf_efficientnet_b{b}"
-        weights = {"imagenet": {"timm": f"{model}.aa_in1k", **IMAGENET}, "advprop": {"timm": f"{model}.ap_in1k", **INCEPTION}}
-        rows.append(
-            SmpName(
-                name, "EfficientNet", model, weights,
-                note=f"timm `{model}`, the same TF network and weights; {layout}; the stride-2 feature is the first block's output (SMP: the stem's), so out_channels[1] differs",
-            )
-        )
+        rows.append(SmpName(f"efficientnet-b{b}", "EfficientNet", encoder="specseg.encoders.efficientnet:EfficientNetEncoder", params={"variant": f"b{b}"}))
 
     rows.append(
         SmpName(
