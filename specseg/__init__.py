@@ -21,6 +21,8 @@ _LAZY = {
     "SegmentationModel": "specseg.model:SegmentationModel",
     "EncoderMixin": "specseg.encoders.base:EncoderMixin",
     "ModelSpec": "specseg.spec.model:ModelSpec",
+    "MultiTaskSpec": "specseg.spec.multitask:MultiTaskSpec",
+    "MultiTaskModel": "specseg.multitask.model:MultiTaskModel",
     "register_encoder": "specseg.encoders.registry:register_encoder",
     "json_schema": "specseg.schema:json_schema",
     "import_smp": "specseg.interop.smp_import:import_smp",

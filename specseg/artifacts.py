@@ -221,9 +221,9 @@ def save_artifact(model: "SegmentationModel", path: str | os.PathLike[str], forc
     from safetensors.torch import save_file
 
     spec = getattr(model, "spec", None)
-    from specseg.spec.model import ModelSpec
+    from specseg.spec.versions import is_spec
 
-    if not isinstance(spec, ModelSpec):
+    if not is_spec(spec):
         raise ArtifactError("save_artifact needs a model built by specseg (a SegmentationModel with a .spec)")
     path = Path(path)
     metadata = _artifact_metadata(spec)
@@ -270,7 +270,7 @@ class ArtifactInfo:
             "spec_hash": self.spec_hash,
             "hash_matches": self.hash_matches,
             "name": spec.get("name"),
-            "architecture": _section_value(spec, "decoder", "architecture"),
+            "architecture": _architecture(spec),
             "encoder": {
                 "name": _section_value(spec, "encoder", "name"),
                 "source": self.encoder_source,
@@ -280,6 +280,15 @@ class ArtifactInfo:
             "tensors": {"count": self.tensor_count, "bytes": self.tensor_bytes},
             "spec": spec,
         }
+
+
+def _architecture(spec: dict[str, Any]) -> str | None:
+    """The architecture named by embedded spec data: the decoder's, or version 2's decoders' joined with ``+``."""
+    decoders = spec.get("decoders")
+    if isinstance(decoders, dict):
+        names = [d.get("architecture") for d in decoders.values() if isinstance(d, dict)]
+        return "+".join(str(n) for n in names) if names else None
+    return _section_value(spec, "decoder", "architecture")
 
 
 def _read_header(path: Path) -> "SafetensorsHeader":

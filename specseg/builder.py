@@ -7,7 +7,8 @@ names stay importable from here):
 * :mod:`specseg.initialization`: SMP's initialisers and seeded builds;
 * :mod:`specseg.meta_init`: meta-device builds without initialiser costs;
 * :mod:`specseg.model_weights`: a spec's whole-model weights file;
-* :mod:`specseg.memory_guard`: the memory limit checked before allocating.
+* :mod:`specseg.memory_guard`: the memory limit checked before allocating;
+* :mod:`specseg.spec.describe`: the loss summary (``describe_loss``).
 """
 
 from __future__ import annotations
@@ -24,11 +25,13 @@ from specseg.initialization import initialize_decoder, initialize_head, seeded
 from specseg.loader.compose import compose
 from specseg.loader.document import Document
 from specseg.memory_guard import check_memory, resolve_limit
-from specseg.model import SegmentationModel
+from specseg.model import SegmentationModel, SpecNetwork
 from specseg.model_weights import assign_weights, start_digest, weights_file
-from specseg.spec.loss import describe_loss
+from specseg.spec.describe import describe_loss
 from specseg.spec.model import ModelSpec
+from specseg.spec.multitask import MultiTaskSpec
 from specseg.spec.validation import validate_document
+from specseg.spec.versions import AnySpec, is_spec
 
 if TYPE_CHECKING:
     from specseg.weights import BackgroundDigest
@@ -51,11 +54,11 @@ _build = construct
 _locator = locator
 
 
-def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[ModelSpec, Document | None, Path | None]:
+def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[AnySpec, Document | None, Path | None]:
     """Load and validate any spec source, keeping its document for error locations."""
-    if isinstance(source, ModelSpec) and not overrides:
+    if is_spec(source) and not overrides:
         return source, None, None
-    if isinstance(source, ModelSpec):
+    if is_spec(source):
         source = source.model_dump(mode="json")
     doc, base = compose(source, overrides)
     return validate_document(doc), doc, base
@@ -103,8 +106,12 @@ def build_from_spec(
 _meta_model = meta_model
 
 
-def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | str | None = None) -> SegmentationModel:
-    """Build a :class:`SegmentationModel` from a spec path, YAML/JSON text, mapping or ModelSpec.
+def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | str | None = None) -> SpecNetwork:
+    """Build a network from a spec path, YAML/JSON text, mapping, ModelSpec or MultiTaskSpec.
+
+    A version-1 spec gives a :class:`SegmentationModel` (a mask, or ``(mask,
+    labels)``), a version-2 spec a :class:`specseg.multitask.MultiTaskModel`
+    (``{head name: tensor}``).
 
     ``overrides`` are ``PATH=VALUE`` strings applied like ``--set``. Raises
     :class:`specseg.SpecError` with located issues when the spec is invalid
@@ -152,12 +159,18 @@ def build_loss(source: Any, overrides: Sequence[str] = ()) -> nn.Module:
     """Build the training loss a spec's ``loss:`` section describes.
 
     ``source`` is anything :func:`build` accepts, or a loss section itself.
+    For a version-2 spec the loss is a :class:`specseg.losses.multitask.MultiTaskLoss`:
+    ``loss(outputs, targets)`` with the model's output dict and a dict of
+    targets returns ``(total, {head: term})``.
     """
     from specseg.losses.build import build_loss as build_loss_section
+    from specseg.losses.build import build_multitask_loss
 
-    if not isinstance(source, (ModelSpec, str, Path, dict)) and not overrides:
+    if not isinstance(source, (ModelSpec, MultiTaskSpec, str, Path, dict)) and not overrides:
         return build_loss_section(source)
     spec, doc, _ = resolve(source, overrides)
     if spec.loss is None:
         raise SpecError([SpecIssue("the spec has no loss section", ("loss",), doc.locate(()) if doc else None)])
+    if isinstance(spec, MultiTaskSpec):
+        return build_multitask_loss(spec)
     return build_loss_section(spec.loss)

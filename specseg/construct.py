@@ -20,8 +20,11 @@ from specseg.errors import EncoderBuildError, Location, Locator, SpecError, Spec
 from specseg.heads import ClassificationHead, SegmentationHead
 from specseg.initialization import initialize_decoder, initialize_head, seeded
 from specseg.meta_init import building_on_meta
-from specseg.model import SegmentationModel
+from specseg.model import SegmentationModel, SpecNetwork
+from specseg.multitask.build import build_multitask
 from specseg.spec.model import ModelSpec
+from specseg.spec.multitask import MultiTaskSpec
+from specseg.spec.versions import AnySpec
 
 if TYPE_CHECKING:
     from specseg.loader.document import Document
@@ -36,8 +39,20 @@ def locator(doc: "Document | None") -> Locator:
     return locate
 
 
-def construct(spec: ModelSpec, locate: Locator, base_dir: Path | None, load_encoder_weights: bool) -> SegmentationModel:
-    """Build the model of a validated spec (on the current default device); problems raise a located SpecError."""
+def construct(spec: AnySpec, locate: Locator, base_dir: Path | None, load_encoder_weights: bool) -> SpecNetwork:
+    """Build the network of a validated spec (on the current default device); problems raise a located SpecError.
+
+    Version 1 gives a :class:`SegmentationModel`, version 2 a :class:`~specseg.multitask.MultiTaskModel`.
+    """
+    if isinstance(spec, MultiTaskSpec):
+        network = build_multitask(spec, locate, base_dir, load_encoder_weights)
+        use_pointwise_convolutions(network)
+        return network
+    return _construct_v1(spec, locate, base_dir, load_encoder_weights)
+
+
+def _construct_v1(spec: ModelSpec, locate: Locator, base_dir: Path | None, load_encoder_weights: bool) -> SegmentationModel:
+    """One encoder, one decoder, the segmentation head and the optional classification head."""
     section = spec.decoder
     architecture = build_for(section)
     with seeded(spec.seed), building_on_meta():
@@ -90,7 +105,7 @@ def construct(spec: ModelSpec, locate: Locator, base_dir: Path | None, load_enco
     return model
 
 
-def meta_model(spec: ModelSpec, doc: "Document | None" = None, base_dir: Path | None = None) -> SegmentationModel:
+def meta_model(spec: AnySpec, doc: "Document | None" = None, base_dir: Path | None = None) -> SpecNetwork:
     """Build ``spec`` on the meta device: no parameter memory, no random initialisation, no downloads."""
     with torch.device("meta"):
         return construct(spec, locator(doc), base_dir, load_encoder_weights=False)

@@ -22,7 +22,9 @@ from pydantic_core import PydanticUndefined
 from specseg.spec.decoders import SECTIONS
 from specseg.spec.encoder import EncoderSpec
 from specseg.spec.head import AuxParams, HeadSpec
+from specseg.spec.heads import ClassificationHeadSpec, SegmentationHeadSpec
 from specseg.spec.model import ModelSpec
+from specseg.spec.multitask import MultiTaskSpec
 
 
 def _type_name(annotation: Any) -> str:
@@ -64,6 +66,7 @@ def fields_table(model: type[BaseModel], prefix: str = "") -> str:
     rows = ["| key | type | default | description |", "|---|---|---|---|"]
     for name, field in model.model_fields.items():
         description = (field.description or "").replace("|", "\\|")
+        name = field.alias or name
         rows.append(f"| `{prefix}{name}` | {_type_name(field.annotation)} | {_default(field)} | {description} |")
     return "\n".join(rows)
 
@@ -128,6 +131,9 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "encoder": lambda: fields_table(EncoderSpec, "encoder."),
     "head": lambda: fields_table(HeadSpec, "head."),
     "aux_params": lambda: fields_table(AuxParams, "aux_params."),
+    "top-level-v2": lambda: fields_table(MultiTaskSpec),
+    "segmentation-head": lambda: fields_table(SegmentationHeadSpec, "heads.<name>."),
+    "classification-head": lambda: fields_table(ClassificationHeadSpec, "heads.<name>."),
     "architectures": architectures_table,
     "decoders": decoder_tables,
     "smp-renames": smp_mapping_table,

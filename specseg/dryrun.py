@@ -23,7 +23,16 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from specseg.available_memory import available_memory
 from specseg.construct import meta_model
-from specseg.footprint import PARTS, Footprint, footprint, forward_bytes_estimate
+from specseg.footprint import (
+    PARTS,
+    Footprint,
+    footprint,
+    forward_bytes_estimate,
+    mask_channels,
+    max_upsampling,
+    model_parts,
+    nested,
+)
 from specseg.memory_guard import MemoryLimitError, check_memory
 from specseg.memory_limit import DEFAULT_MEMORY_FRACTION, resolve_limit
 from specseg.sizes import UNLIMITED, format_bytes, parse_size
@@ -44,13 +53,27 @@ __all__ = [
     "footprint",
     "format_bytes",
     "forward_bytes_estimate",
+    "mask_channels",
+    "max_upsampling",
     "meta_model",
+    "model_parts",
+    "nested",
+    "output_shapes",
     "parse_size",
     "resolve_limit",
 ]
 
 #: The input height and width of a dry run when no input shape is given.
 DEFAULT_DRY_RUN_SIZE = 256
+
+
+def output_shapes(out: Any) -> dict[str, list[int]]:
+    """The shapes of a model's outputs by name: ``mask`` (and ``labels``) in version 1, head names in version 2."""
+    if isinstance(out, dict):
+        return {name: list(value.shape) for name, value in out.items()}
+    if isinstance(out, tuple):
+        return {"mask": list(out[0].shape), "labels": list(out[1].shape)}
+    return {"mask": list(out.shape)}
 
 
 def dry_run(
@@ -79,19 +102,41 @@ def dry_run(
     x = torch.zeros(shape, device="meta")
     model.check_input_shape(x)
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        out = model(x)
+    decoded: dict[str, list[int]] = {}
+    hooks = [
+        module.register_forward_hook(lambda _m, _i, y, name=name: decoded.__setitem__(name, list(y.shape)))
+        for name, module in getattr(model, "decoders", {}).items()
+    ]
+    try:
+        with counter, torch.no_grad():
+            out = model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
     counts = counter.get_flop_counts()
     root = type(model).__name__
     flops: dict[str, int | None] = {"total": int(counter.get_total_flops())}
-    for part in PARTS:
-        if getattr(model, part, None) is None:
-            flops[part] = None
-        else:
-            flops[part] = int(sum(counts.get(f"{root}.{part}", {}).values()))
-    outputs = (
-        {"mask": list(out[0].shape), "labels": list(out[1].shape)} if isinstance(out, tuple) else {"mask": list(out.shape)}
-    )
+    for part, module in model_parts(model):
+        flops[part] = None if module is None else int(sum(counts.get(f"{root}.{part}", {}).values()))
+    outputs = output_shapes(out)
+    if decoded:
+        # Version 2: per-decoder and per-head figures, grouped.
+        return {
+            "name": spec.name,
+            "architecture": spec.architecture,
+            "encoder": spec.encoder.name,
+            "dry_run": True,
+            "parameters": {"total": fp.total, "trainable": fp.trainable, **nested(fp.parameters)},
+            "memory": {
+                "parameters_bytes": fp.parameter_bytes,
+                "buffers_bytes": fp.buffer_bytes,
+                "total_bytes": fp.total_bytes,
+            },
+            "input_shape": list(shape),
+            "decoder_outputs": decoded,
+            "outputs": outputs,
+            "flops": nested(flops),
+        }
     return {
         "name": spec.name,
         "architecture": spec.architecture,

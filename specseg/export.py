@@ -269,6 +269,10 @@ def _onnx_ready(program: "torch.export.ExportedProgram") -> "torch.export.Export
 
 
 def _output_names(model: "SegmentationModel") -> list[str]:
+    """The exported graph's output names: ``mask`` (and ``labels``) in version 1, one per head (in spec order) in version 2."""
+    heads = getattr(model, "heads", None)
+    if heads is not None:
+        return list(heads)
     return ["mask", "labels"] if model.classification_head is not None else ["mask"]
 
 
@@ -349,9 +353,18 @@ def _second_shape(model: "SegmentationModel", shape: Sequence[int], batch_only: 
     return n + 1, c, h + step, w + 2 * step
 
 
+def _as_list(outputs: Any) -> list[Any]:
+    """A model's outputs as a list: a tensor, a tuple of tensors or a dict of head outputs (values in order)."""
+    if isinstance(outputs, dict):
+        return list(outputs.values())
+    return list(outputs) if isinstance(outputs, (tuple, list)) else [outputs]
+
+
 def _same_outputs(a: Any, b: Any) -> bool:
-    a_list = list(a) if isinstance(a, (tuple, list)) else [a]
-    b_list = list(b) if isinstance(b, (tuple, list)) else [b]
+    if isinstance(a, dict) and isinstance(b, dict) and list(a) != list(b):
+        return False
+    a_list = _as_list(a)
+    b_list = _as_list(b)
     if len(a_list) != len(b_list):
         return False
     for x, y in zip(a_list, b_list):

@@ -39,6 +39,26 @@ def _tensor_bytes(tensors: Any) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
 
+def model_parts(model: "nn.Module") -> list[tuple[str, "nn.Module | None"]]:
+    """A network's named parts: its own ``parts()``, else the version-1 :data:`PARTS` it has."""
+    parts = getattr(model, "parts", None)
+    if callable(parts):
+        return list(parts())
+    return [(part, getattr(model, part, None)) for part in PARTS]
+
+
+def nested(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"decoders.main": v}`` as ``{"decoders": {"main": v}}`` (summaries of version-2 networks)."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        group, _, name = key.partition(".")
+        if name:
+            out.setdefault(group, {})[name] = value
+        else:
+            out[key] = value
+    return out
+
+
 def footprint(model: "nn.Module") -> Footprint:
     """Count parameters and bytes of ``model`` (on any device, meta included) per part.
 
@@ -53,8 +73,7 @@ def footprint(model: "nn.Module") -> Footprint:
 
     parameters: dict[str, int | None] = {}
     part_bytes: dict[str, int | None] = {}
-    for part in PARTS:
-        module = getattr(model, part, None)
+    for part, module in model_parts(model):
         if module is None:
             parameters[part] = part_bytes[part] = None
             continue
@@ -86,4 +105,20 @@ def forward_bytes_estimate(spec: "ModelSpec", shape: Sequence[int]) -> int:
     decoder's own maps scale with its parameters, which the guard bounds already.
     """
     n, c, h, w = (int(v) for v in shape)
-    return 4 * n * h * w * (c + 3 * spec.head.classes)
+    return 4 * n * h * w * (c + 3 * mask_channels(spec))
+
+
+def mask_channels(spec: Any) -> int:
+    """Channels of every full-resolution map the model returns (all segmentation heads in version 2)."""
+    heads = getattr(spec, "heads", None)
+    if heads is None:
+        return spec.head.classes
+    return sum(h.classes for h in heads.values() if h.type == "segmentation")
+
+
+def max_upsampling(spec: Any) -> int:
+    """The largest head upsampling of a spec (every segmentation head's in version 2)."""
+    heads = getattr(spec, "heads", None)
+    if heads is None:
+        return spec.head.upsampling
+    return max((h.upsampling for h in heads.values() if h.type == "segmentation"), default=1)

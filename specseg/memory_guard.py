@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from specseg.construct import meta_model
 from specseg.errors import SpecError, SpecIssue, SpecPath
-from specseg.footprint import Footprint, footprint, forward_bytes_estimate
+from specseg.footprint import Footprint, footprint, forward_bytes_estimate, mask_channels, max_upsampling
 from specseg.memory_limit import DEFAULT_MEMORY_FRACTION, resolve_limit
 from specseg.sizes import format_bytes
 
@@ -37,6 +37,12 @@ class MemoryLimitError(SpecError):
 
 def _responsible_path(spec: "ModelSpec", part: str) -> SpecPath:
     """The spec key most likely to make ``part`` large, for the error's location."""
+    group, _, name = part.partition(".")
+    if group == "heads":
+        return ("heads", name, "classes")
+    if group == "decoders":
+        keys = [k for k in type(spec.decoders[name]).model_fields if "channels" in k]  # type: ignore[attr-defined]
+        return ("decoders", name, keys[0]) if len(keys) == 1 else ("decoders", name)
     if part == "segmentation_head":
         return ("head", "classes")
     if part == "classification_head":
@@ -57,7 +63,7 @@ def _activations(
     from specseg.activations import WORKSPACE_FACTOR, activation_upper_bound, peak_activation_bytes
 
     for shape in shapes:
-        bound = activation_upper_bound(model, shape, spec.head.upsampling)
+        bound = activation_upper_bound(model, shape, max_upsampling(spec))
         if bound is not None and bound <= room:
             continue
         try:
@@ -106,13 +112,21 @@ def check_memory(
         return fp
     raise_text = "or raise the limit (specseg build --max-memory SIZE, or specseg.build(..., max_memory=...))"
     if forward > fp.total_bytes:
-        path: SpecPath = ("head", "upsampling") if spec.head.upsampling > 1 else ("head", "classes")
+        upsampling = max_upsampling(spec)
+        if getattr(spec, "heads", None) is not None:
+            widest = max((n for n, h in spec.heads.items() if h.type == "segmentation"), key=lambda n: spec.heads[n].classes)
+            key = "upsampling" if spec.heads[widest].upsampling > 1 else "classes"
+            path: SpecPath = ("heads", widest, key)
+            fewer = "head classes, a smaller heads.<name>.upsampling"
+        else:
+            path = ("head", "upsampling") if spec.head.upsampling > 1 else ("head", "classes")
+            fewer = "head.classes, a smaller head.upsampling"
         message = (
             f"building this model and running it on a {forward_shape} input needs about {format_bytes(total)}: "
             f"{format_bytes(forward)} for the activations of the forward pass (input, feature maps and the "
-            f"{spec.head.classes:,}-class mask at {forward_shape[2] * spec.head.upsampling}x{forward_shape[3] * spec.head.upsampling}), "
+            f"{mask_channels(spec):,}-class mask at {forward_shape[2] * upsampling}x{forward_shape[3] * upsampling}), "
             f"{format_bytes(fp.total_bytes)} for the parameters; more than {how}; "
-            f"refusing to build it. Use a smaller --input-shape, fewer head.classes, a smaller head.upsampling, --dry-run, {raise_text}"
+            f"refusing to build it. Use a smaller --input-shape, fewer {fewer}, --dry-run, {raise_text}"
         )
     else:
         parts = {k: v for k, v in fp.part_bytes.items() if v}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Iterable
 
 import torch
 from torch import nn
@@ -25,16 +25,119 @@ def nearest_multiples(size: int, stride: int) -> tuple[int, int]:
     return lower, upper
 
 
-class SegmentationModel(nn.Module):
+def deepest_minimum(decoders: Iterable[Decoder]) -> int:
+    """The smallest deepest feature map (its side) every decoder can take.
+
+    Some decoders need a minimum size of the deepest feature map (PAN's
+    pyramid pooling: 8x8), and normalisation over one pixel is undefined
+    (2x2 at least, see :func:`normalises_single_pixels`).
+    """
+    return max(
+        (max(d.min_deepest_size, 2 if normalises_single_pixels(d) else 0) for d in decoders), default=0
+    )
+
+
+def check_input(
+    x: torch.Tensor,
+    encoder: EncoderMixin,
+    decoders: Iterable[Decoder],
+    min_deepest: int,
+    requires_divisible_input: bool,
+    architecture: str,
+) -> None:
+    """Raise :class:`~specseg.errors.InputShapeError` (a ``ValueError`` and, as in SMP, a ``RuntimeError``) naming valid sizes when ``x`` does not fit the encoder and every decoder."""
+    if x.dim() != 4:
+        raise InputShapeError(f"expected an (N, C, H, W) input, got shape {tuple(x.shape)}")
+    channels = encoder.in_channels
+    if x.shape[1] != channels:
+        raise InputShapeError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if min_deepest:
+        deepest_stride = int(encoder.output_stride)
+        need = min_deepest * deepest_stride
+        if h < need or w < need:
+            raise InputShapeError(
+                f"a {architecture} model needs inputs of at least {need}x{need} (its deepest feature "
+                f"map, at stride {deepest_stride}, must be at least {min_deepest}x{min_deepest}); got {h}x{w}"
+            )
+    if not requires_divisible_input:
+        return
+    # Some decoders need more than the encoder's stride (DPT: patch size and fusion depth).
+    stride = math.lcm(int(encoder.output_stride), *(int(d.input_multiple) for d in decoders))
+    if h % stride or w % stride:
+        hl, hu = nearest_multiples(h, stride)
+        wl, wu = nearest_multiples(w, stride)
+        # Never suggest a size the minimum above refuses.
+        floor = min_deepest * int(encoder.output_stride)
+        hl, wl = (hu if hl < floor else hl), (wu if wl < floor else wl)
+        suggestion = f"{hl}x{wl} or {hu}x{wu}" if (hl, wl) != (hu, wu) else f"{hu}x{wu}"
+        raise InputShapeError(
+            f"input height and width must be multiples of {stride} "
+            f"for a {architecture} model; got {h}x{w}. Nearest valid sizes: "
+            f"{suggestion} (pad or resize the input)"
+        )
+
+
+class SpecNetwork(nn.Module):
+    """What every network built from a spec shares: input checks, inference helpers, ``.spec``."""
+
+    encoder: EncoderMixin
+    requires_divisible_input: bool
+    #: The smallest deepest feature map every decoder takes (see :func:`deepest_minimum`).
+    min_deepest_size: int
+
+    def decoder_modules(self) -> list[Decoder]:
+        """The decoders reading the encoder's features."""
+        raise NotImplementedError
+
+    def parts(self) -> list[tuple[str, nn.Module | None]]:
+        """The network's parts by name, in summary order (None for an absent optional part)."""
+        raise NotImplementedError
+
+    def check_input_shape(self, x: torch.Tensor) -> None:
+        """Raise :class:`~specseg.errors.InputShapeError` (a ``ValueError``) naming valid sizes when H or W does not fit the architecture."""
+        check_input(
+            x, self.encoder, self.decoder_modules(), self.min_deepest_size, self.requires_divisible_input, self.spec.architecture
+        )
+
+    def _relayout_input(self, x: torch.Tensor) -> bool:
+        """After :meth:`optimize_for_inference`, outside tracing: whether to run a contiguous input channels_last (and convert back)."""
+        return (
+            is_optimized_for_inference(self)
+            and not self.training
+            and not torch.is_grad_enabled()
+            and x.dim() == 4
+            and not x.is_contiguous(memory_format=torch.channels_last)
+        )
+
+    def optimize_for_inference(self) -> "SpecNetwork":
+        """Prepare for fast CPU inference, in place: eval mode, channels_last, prepacked convolutions.
+
+        The outputs are those of the model run channels_last, to float
+        rounding (a contiguous input is converted, and the outputs converted back);
+        the parameters and state dict do not change. The reordered weights
+        are a cache: weights changed through ``param.data`` afterwards need
+        another call. See :mod:`specseg.inference`. Returns ``self``.
+        """
+        from specseg.inference import optimize_for_inference
+
+        return optimize_for_inference(self)
+
+    @torch.inference_mode()
+    def predict(self, x: torch.Tensor) -> Any:
+        """Switch to eval mode and run ``forward`` under ``torch.inference_mode``."""
+        if self.training:
+            self.eval()
+        return self(x)
+
+
+class SegmentationModel(SpecNetwork):
     """``forward(x)`` returns the mask ``(N, classes, H, W)``, or ``(mask, labels)`` with aux_params.
 
     ``requires_divisible_input`` is set by architectures whose decoders need
     the input height and width to be multiples of the encoder's output
     stride; other sizes are refused with the nearest valid sizes named.
     """
-
-    encoder: EncoderMixin
-    decoder: Decoder
 
     def __init__(
         self,
@@ -52,44 +155,15 @@ class SegmentationModel(nn.Module):
         self.classification_head = classification_head
         self.spec = spec
         self.requires_divisible_input = requires_divisible_input
-        # Some decoders need a minimum size of the deepest feature map (PAN's pyramid pooling: 8x8),
-        # and normalisation over one pixel is undefined (2x2 at least, see normalises_single_pixels).
-        self.min_deepest_size = max(decoder.min_deepest_size, 2 if normalises_single_pixels(decoder) else 0)
+        self.min_deepest_size = deepest_minimum([decoder])
 
-    def check_input_shape(self, x: torch.Tensor) -> None:
-        """Raise :class:`~specseg.errors.InputShapeError` (a ``ValueError`` and, as in SMP, a ``RuntimeError``) naming valid sizes."""
-        if x.dim() != 4:
-            raise InputShapeError(f"expected an (N, C, H, W) input, got shape {tuple(x.shape)}")
-        channels = self.encoder.in_channels
-        if x.shape[1] != channels:
-            raise InputShapeError(f"expected {channels} input channels (encoder.in_channels), got {x.shape[1]}")
-        min_deepest = self.min_deepest_size
-        if min_deepest:
-            deepest_stride = int(self.encoder.output_stride)
-            need = min_deepest * deepest_stride
-            h, w = int(x.shape[-2]), int(x.shape[-1])
-            if h < need or w < need:
-                raise InputShapeError(
-                    f"a {self.spec.architecture} model needs inputs of at least {need}x{need} (its deepest feature "
-                    f"map, at stride {deepest_stride}, must be at least {min_deepest}x{min_deepest}); got {h}x{w}"
-                )
-        if not self.requires_divisible_input:
-            return
-        # Some decoders need more than the encoder's stride (DPT: patch size and fusion depth).
-        stride = math.lcm(int(self.encoder.output_stride), int(self.decoder.input_multiple))
-        h, w = int(x.shape[-2]), int(x.shape[-1])
-        if h % stride or w % stride:
-            hl, hu = nearest_multiples(h, stride)
-            wl, wu = nearest_multiples(w, stride)
-            # Never suggest a size the minimum above refuses.
-            floor = min_deepest * int(self.encoder.output_stride)
-            hl, wl = (hu if hl < floor else hl), (wu if wl < floor else wl)
-            suggestion = f"{hl}x{wl} or {hu}x{wu}" if (hl, wl) != (hu, wu) else f"{hu}x{wu}"
-            raise InputShapeError(
-                f"input height and width must be multiples of {stride} "
-                f"for a {self.spec.architecture} model; got {h}x{w}. Nearest valid sizes: "
-                f"{suggestion} (pad or resize the input)"
-            )
+    def decoder_modules(self) -> list[Decoder]:
+        """The one decoder."""
+        return [self.decoder]
+
+    def parts(self) -> list[tuple[str, nn.Module | None]]:
+        """``encoder``, ``decoder``, ``segmentation_head``, ``classification_head`` (None without aux_params)."""
+        return [(name, getattr(self, name)) for name in ("encoder", "decoder", "segmentation_head", "classification_head")]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Run encoder, decoder and heads."""
@@ -106,36 +180,6 @@ class SegmentationModel(nn.Module):
             return (masks.contiguous(), labels.contiguous()) if relayout else (masks, labels)
         return masks.contiguous() if relayout else masks
 
-    def _relayout_input(self, x: torch.Tensor) -> bool:
-        """After :meth:`optimize_for_inference`, outside tracing: whether to run a contiguous input channels_last (and convert back)."""
-        return (
-            is_optimized_for_inference(self)
-            and not self.training
-            and not torch.is_grad_enabled()
-            and x.dim() == 4
-            and not x.is_contiguous(memory_format=torch.channels_last)
-        )
-
-    def optimize_for_inference(self) -> "SegmentationModel":
-        """Prepare for fast CPU inference, in place: eval mode, channels_last, prepacked convolutions.
-
-        The outputs are those of the model run channels_last, to float
-        rounding (a contiguous input is converted, and the outputs converted back);
-        the parameters and state dict do not change. The reordered weights
-        are a cache: weights changed through ``param.data`` afterwards need
-        another call. See :mod:`specseg.inference`. Returns ``self``.
-        """
-        from specseg.inference import optimize_for_inference
-
-        return optimize_for_inference(self)
-
-    @torch.inference_mode()
-    def predict(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Switch to eval mode and run ``forward`` under ``torch.inference_mode``."""
-        if self.training:
-            self.eval()
-        return self(x)
-
 
 def normalises_single_pixels(module: torch.nn.Module) -> bool:
     """Whether ``module`` holds a normalisation that takes its statistics from the map itself.
@@ -150,4 +194,3 @@ def normalises_single_pixels(module: torch.nn.Module) -> bool:
         if isinstance(m, torch.nn.GroupNorm) and m.num_groups == m.num_channels:
             return True
     return False
-

@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from typing import Union
+
+from pydantic import TypeAdapter
+
 from specseg.spec.model import ModelSpec
+from specseg.spec.multitask import MultiTaskSpec
 
 SCHEMA_ID = "https://specseg.dev/schemas/specseg.schema.json"
 
@@ -16,18 +21,44 @@ def json_schema() -> dict[str, Any]:
     Cross-field rules (e.g. ``len(decoder.channels) == encoder.depth``) are
     not expressible in JSON Schema and are checked by ``specseg validate`` only.
     """
-    schema = ModelSpec.model_json_schema(mode="validation")
+    both = TypeAdapter(Union[ModelSpec, MultiTaskSpec]).json_schema(mode="validation")
+    refs = [branch["$ref"] for branch in both["anyOf"]]
+    # The version picks the model: if/then/else lets editors complete one version's keys
+    # (version 2's decoders.* and heads.*) instead of offering both versions' at once.
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
-        **schema,
+        "title": "specseg model spec",
+        "description": (
+            "A segmentation model spec, generated from its Pydantic models: format version 1 (one decoder, "
+            "head, optional aux_params) or 2 (named decoders and heads). Cross-field rules are checked by "
+            "`specseg validate`."
+        ),
+        "type": "object",
+        "required": ["specseg"],
+        "if": {
+            "properties": {"specseg": {"const": 2, "description": "Spec format version 2 selects named decoders and heads."}},
+            "required": ["specseg"],
+        },
+        "then": {"$ref": refs[1]},
+        "else": {"$ref": refs[0]},
+        "$defs": both["$defs"],
     }
-    schema["title"] = "specseg model spec"
-    schema["description"] = (
-        "A segmentation model spec (format version 1), generated "
-        "from its Pydantic models. Cross-field rules are checked by `specseg validate`."
-    )
+    _close_named_maps(schema["$defs"][MultiTaskSpec.__name__]["properties"])
     return schema
+
+
+def _close_named_maps(properties: dict[str, Any]) -> None:
+    """Names outside the name pattern are refused (Pydantic refuses them; patternProperties alone would not)."""
+    stack: list[Any] = list(properties.values())
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "patternProperties" in node:
+                node["additionalProperties"] = False
+            stack.extend(v for v in node.values() if isinstance(v, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def schema_text() -> str:

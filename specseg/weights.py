@@ -365,6 +365,10 @@ def load_into(module: "nn.Module", state_dict: Mapping[str, "torch.Tensor"], wha
     ``assign=True`` puts the file's tensors in place instead of copying (for a
     module built on the meta device); they are cast to the module's dtypes first.
     """
+    # A version-2 network takes its version-1 counterpart's weights (keys renamed, see specseg.multitask.state_dict).
+    translate = getattr(module, "translate_state_dict", None)
+    if translate is not None:
+        state_dict = translate(state_dict)
     own = module.state_dict()
     problems = mismatch_report(module, state_dict, own)
     if problems:

@@ -45,7 +45,27 @@ SPECS = {
         "head": {"classes": 3},
         "seed": 2,
     },
+    # Spec format 2: two decoders and three heads on one encoder, a dict output.
+    "multitask": {
+        "specseg": 2,
+        "encoder": ENCODER,
+        "decoders": {
+            "main": {"architecture": "unet", "channels": [32, 16, 16, 8, 8]},
+            "context": {"architecture": "fpn", "pyramid_channels": 32, "segmentation_channels": 32},
+        },
+        "heads": {
+            "mask": {"type": "segmentation", "from": "main", "classes": 3},
+            "depth": {"type": "segmentation", "from": "context", "classes": 1},
+            "labels": {"type": "classification", "from": "encoder", "classes": 2, "dropout": 0.0},
+        },
+        "seed": 3,
+    },
 }
+
+
+def _classes(spec: dict[str, Any]) -> int:
+    """Classes of the mask: ``head`` in version 1, the ``mask`` head in version 2."""
+    return spec["head"]["classes"] if "head" in spec else spec["heads"]["mask"]["classes"]
 
 
 def _free_port() -> int:
@@ -56,6 +76,14 @@ def _free_port() -> int:
 
 def _loss(out: Any, classes: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     target = torch.randint(0, classes, (2, 64, 64), generator=generator).to(device)
+    if isinstance(out, dict):
+        depth = torch.rand(2, 1, 64, 64, generator=generator).to(device)
+        label_target = torch.randint(0, 2, (2, 2), generator=generator).float().to(device)
+        return (
+            torch.nn.functional.cross_entropy(out["mask"], target)
+            + torch.nn.functional.mse_loss(out["depth"], depth)
+            + torch.nn.functional.binary_cross_entropy_with_logits(out["labels"], label_target)
+        )
     if isinstance(out, tuple):
         mask, labels = out
         label_target = torch.randint(0, 2, (2, 2), generator=generator).float().to(device)
@@ -83,7 +111,7 @@ def _worker(rank: int, specs: dict[str, dict[str, Any]], sync_bn: bool, port: in
             ddp.train()
             for _ in range(STEPS):
                 x = torch.randn(2, 3, 64, 64, generator=generator).to(device)
-                loss = _loss(ddp(x), spec["head"]["classes"], generator, device)
+                loss = _loss(ddp(x), _classes(spec), generator, device)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -139,6 +167,6 @@ def test_convert_sync_batchnorm(name: str) -> None:
     assert after.keys() == before.keys() and all(torch.equal(after[k], before[k]) for k in before)
     converted.train()
     generator = torch.Generator().manual_seed(0)
-    loss = _loss(converted(torch.randn(2, 3, 64, 64, generator=generator)), SPECS[name]["head"]["classes"], generator, torch.device("cpu"))
+    loss = _loss(converted(torch.randn(2, 3, 64, 64, generator=generator)), _classes(SPECS[name]), generator, torch.device("cpu"))
     loss.backward()
     assert all(p.grad is not None for p in converted.parameters())

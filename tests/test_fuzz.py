@@ -42,6 +42,7 @@ from pydantic import ValidationError
 import specseg
 from specseg import SpecError
 from specseg.spec.model import ModelSpec
+from specseg.spec.versions import spec_class
 from tests.conftest import SPECS
 
 _LONG_RUN = int(os.environ.get("SPECSEG_FUZZ_EXAMPLES", "0") or 0)
@@ -74,7 +75,7 @@ INPUT_SIZES = (64, 128, 256)
 
 def _errors(data: Any) -> list[dict[str, Any]]:
     try:
-        ModelSpec.model_validate(data)
+        spec_class(data).model_validate(data)
     except ValidationError as exc:
         return exc.errors(include_url=False)
     return []
@@ -136,7 +137,8 @@ def _shrunk(data: dict[str, Any]) -> dict[str, Any]:
     data = copy.deepcopy(data)
     data["weights"] = None
     encoder = data.setdefault("encoder", {})
-    arch = data.get("decoder", {}).get("architecture")
+    decoders = data.get("decoders") if isinstance(data.get("decoders"), dict) else {"": data.get("decoder", {})}
+    arch = "dpt" if any(d.get("architecture") == "dpt" for d in decoders.values()) else None
     encoder.update(name="tu-test_vit" if arch == "dpt" else "tu-test_resnet", weights=None, params={})
     encoder.pop("output_indices", None)
     if isinstance(encoder.get("in_channels"), int):
@@ -149,9 +151,14 @@ def _shrunk(data: dict[str, Any]) -> dict[str, Any]:
             return [min(v, 32) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
         return value
 
-    data["decoder"] = {k: small(k, v) for k, v in data.get("decoder", {}).items()}
-    for section in ("head", "aux_params"):
-        part = data.get(section)
+    if "decoders" in data:
+        # Version 2: every named decoder and head.
+        data["decoders"] = {n: {k: small(k, v) for k, v in d.items()} for n, d in decoders.items()}
+        parts = list(data.get("heads", {}).values())
+    else:
+        data["decoder"] = {k: small(k, v) for k, v in data.get("decoder", {}).items()}
+        parts = [data.get(section) for section in ("head", "aux_params")]
+    for part in parts:
         if isinstance(part, dict) and isinstance(part.get("classes"), int):
             part["classes"] = min(part["classes"], 4)
     return data
@@ -170,7 +177,7 @@ def exercise_build(spec: ModelSpec) -> str:
     data["encoder"]["weights"] = None  # never download or read files
     for candidate in (data, _shrunk(data)):
         try:
-            spec = ModelSpec.model_validate(candidate)
+            spec = spec_class(candidate).model_validate(candidate)
         except ValidationError:
             return "shrinking made it invalid"
         try:
@@ -191,6 +198,14 @@ def exercise_build(spec: ModelSpec) -> str:
             return "input size refused"
         with torch.no_grad():
             out = model(x)
+        if isinstance(out, dict):
+            # Version 2: one output per head, in spec order.
+            assert list(out) == list(spec.heads)
+            for name, head in spec.heads.items():
+                assert out[name].shape[0] == 1
+                if head.activation not in ("argmax", "argmax2d"):
+                    assert out[name].shape[1] == head.classes
+            return "built"
         mask = out[0] if isinstance(out, tuple) else out
         assert mask.shape[0] == 1
         if spec.head.activation not in ("argmax", "argmax2d"):  # argmax reduces the class dimension

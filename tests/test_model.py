@@ -136,6 +136,13 @@ def test_every_example_spec_builds_and_runs(path: Path) -> None:
     x = torch.randn(1, spec.encoder.in_channels, size, size)
     with torch.no_grad():
         out = model(x)
+    if spec.specseg == 2:
+        # Version 2: one output per head, in spec order.
+        assert list(out) == list(spec.heads)
+        for name, head in spec.heads.items():
+            expected = (1, head.classes, size, size) if head.type == "segmentation" else (1, head.classes)
+            assert out[name].shape == expected, name
+        return
     mask = out[0] if isinstance(out, tuple) else out
     assert mask.shape == (1, spec.head.classes, size, size)
     if spec.aux_params is not None:

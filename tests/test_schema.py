@@ -21,6 +21,11 @@ SCHEMA_CANNOT_EXPRESS = {
     "channels-length.yaml": "cross-field: len(decoder.channels) == encoder.depth",
     "groupnorm-divides.yaml": "cross-field: num_groups divides every decoder channel count",
     "nan.yaml": "JSON Schema has no notion of NaN; jsonschema compares NaN as in-range",
+    "v2-decoder-rule.yaml": "cross-field: num_groups divides every channel count of decoders.context",
+    "v2-from-unknown.yaml": "cross-field: a head's `from` names a decoder",
+    "v2-loss-unknown-head.yaml": "cross-field: loss keys name heads",
+    "v2-segmentation-from-encoder.yaml": "cross-field: a segmentation head reads a decoder",
+    "v2-unused-decoder.yaml": "cross-field: every decoder is read by a head",
 }
 
 

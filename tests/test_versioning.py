@@ -178,6 +178,6 @@ def test_migrations_upgrade_old_versions_in_a_chain(monkeypatch: pytest.MonkeyPa
 
 def test_newer_format_version_is_a_located_error() -> None:
     with pytest.raises(SpecError) as info:
-        specseg.load_spec("specseg: 2\ndecoder: {architecture: unet}\n")
+        specseg.load_spec("specseg: 3\ndecoder: {architecture: unet}\n")
     (issue,) = info.value.issues
-    assert issue.path == ("specseg",) and "reads version 1" in issue.message
+    assert issue.path == ("specseg",) and "reads versions up to 2" in issue.message

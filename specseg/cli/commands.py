@@ -93,9 +93,11 @@ def build(args: argparse.Namespace) -> int:
         model.check_input_shape(torch.zeros(shape, device="meta"))
     except ValueError as exc:
         raise UsageError(f"--input-shape {','.join(map(str, shape))}: {exc}") from None
+    from specseg.dryrun import output_shapes
+
     with torch.inference_mode():
         out = model(torch.zeros(shape))
-    outputs = {"mask": list(out[0].shape), "labels": list(out[1].shape)} if isinstance(out, tuple) else {"mask": list(out.shape)}
+    outputs = output_shapes(out)
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     summary = {
@@ -122,11 +124,13 @@ def build(args: argparse.Namespace) -> int:
         print(f"encoder:      {spec.encoder.name} (depth {spec.encoder.depth}, output stride {model.encoder.output_stride})")
         print(f"parameters:   {total:,} total, {trainable:,} trainable")
         print(f"input:        {tuple(shape)}")
+        prefix = "heads." if hasattr(spec, "heads") else ""
         for key, value in outputs.items():
-            print(f"{key + ':':<13} {tuple(value)}")
+            print(f"{prefix + key + ':':<13} {tuple(value)}")
         if summary["loss"]:
             terms = " + ".join(
-                f"{t['weight']:g} * {t['name']}" + (f" ({t['mode']})" if t["mode"] else "") for t in summary["loss"]
+                f"{t['weight']:g} * {t['name']}" + (f"[{t['head']}]" if "head" in t else "") + (f" ({t['mode']})" if t["mode"] else "")
+                for t in summary["loss"]
             )
             print(f"loss:         {terms}")
         pre = summary["preprocessing"]
@@ -268,20 +272,35 @@ def _dry_run(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) 
     print(f"architecture: {summary['architecture']}")
     print(f"encoder:      {summary['encoder']} (depth {spec.encoder.depth})")
     print(f"parameters:   {params['total']:,} total, {params['trainable']:,} trainable")
-    for part in ("encoder", "decoder", "segmentation_head", "classification_head"):
-        value = params.get(part)
+    for part, value in _parts(params):
         print(f"  {part + ':':<22}{'-' if value is None else f'{value:,}'}")
     print(
         f"memory:       {format_bytes(memory['total_bytes'])} when built "
         f"(parameters {format_bytes(memory['parameters_bytes'])}, buffers {format_bytes(memory['buffers_bytes'])})"
     )
     print(f"input:        {tuple(summary['input_shape'])}")
+    prefix = "heads." if "decoder_outputs" in summary else ""
+    for key, value in summary.get("decoder_outputs", {}).items():
+        print(f"{'decoders.' + key + ':':<13} {tuple(value)}")
     for key, value in summary["outputs"].items():
-        print(f"{key + ':':<13} {tuple(value)}")
-    parts = ", ".join(f"{k} {_flops(v)}" for k, v in flops.items() if k != "total" and v is not None)
+        print(f"{prefix + key + ':':<13} {tuple(value)}")
+    parts = ", ".join(f"{k} {_flops(v)}" for k, v in _parts(flops) if k != "total" and v is not None)
     print(f"flops:        {_flops(flops['total'])} ({parts})")
     print("dry run:      built on the meta device; no parameter memory allocated, nothing downloaded")
     return 0
+
+
+def _parts(values: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A summary's per-part figures, version 2's groups (``decoders``, ``heads``) as ``group.name``."""
+    out: list[tuple[str, Any]] = []
+    for key, value in values.items():
+        if key in ("total", "trainable"):
+            continue
+        if isinstance(value, dict):
+            out.extend((f"{key}.{name}", v) for name, v in value.items())
+        else:
+            out.append((key, value))
+    return out
 
 
 def _flops(n: int) -> str:
@@ -321,19 +340,23 @@ def inspect_artifact(args: argparse.Namespace) -> int:
 
 
 def fmt(args: argparse.Namespace) -> int:
-    """``specseg fmt SPEC... [--resolved] [--check]``: canonical YAML of a spec.
+    """``specseg fmt SPEC... [--resolved] [--check] [--to VERSION]``: canonical YAML of a spec (migrated to VERSION).
 
     ``--check`` takes several files (as pre-commit passes them) and reports
     each one; printing or ``-o`` takes exactly one.
     """
     from specseg.cli.usage import UsageError
+    from specseg.spec.migrations import CURRENT_VERSION
 
+    to = getattr(args, "to", None)
+    if to is not None and not 1 <= to <= CURRENT_VERSION:
+        raise UsageError(f"--to {to}: this release writes spec format versions 1 to {CURRENT_VERSION}")
     if not args.check and len(args.specs) > 1:
         raise UsageError("several files need --check; to print or write (-o) the canonical form, give one file")
     if args.check and args.output:
         raise UsageError("--check writes nothing; drop -o/--output")
     if not args.check:
-        out = _canonical_text(Path(args.specs[0]), args.resolved)
+        out = _canonical_text(Path(args.specs[0]), args.resolved, to)
         if args.output:
             _write_output(Path(args.output), out.encode("utf-8"), args.force)
         else:
@@ -343,7 +366,7 @@ def fmt(args: argparse.Namespace) -> int:
     for name in args.specs:
         path = Path(name)
         try:
-            out = _canonical_text(path, args.resolved)
+            out = _canonical_text(path, args.resolved, to)
         except SpecError as exc:
             _print_issues(exc)
             failed = True
@@ -356,12 +379,15 @@ def fmt(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _canonical_text(path: Path, resolved_form: bool) -> str:
-    """The canonical text of one spec file; raises :class:`SpecError` for an invalid one."""
+def _canonical_text(path: Path, resolved_form: bool, to: int | None = None) -> str:
+    """The canonical text of one spec file (migrated to version ``to``); raises :class:`SpecError` for an invalid one."""
+    from specseg.cli.usage import UsageError
     from specseg.loader.compose import compose
+    from specseg.loader.document import Document
     from specseg.loader.source import load_document, read_spec_file
     from specseg.spec.canonical import resolved
     from specseg.spec.formatting import canonical_text
+    from specseg.spec.migrations import migrate
     from specseg.spec.validation import validate_document
 
     text = read_spec_file(path)
@@ -372,6 +398,18 @@ def _canonical_text(path: Path, resolved_form: bool) -> str:
     else:
         doc, _ = load_document(path)
         data = doc.data
+        if to is not None and isinstance(data, dict) and "extends" in data and data.get("specseg") != to:
+            raise UsageError(
+                f"--to {to}: {path} extends other files, which would stay at version {data.get('specseg')}; "
+                "migrate the base files too and then this one, or add --resolved for one self-contained file"
+            )
+    if to is not None:
+        try:
+            data = migrate(data, to)
+        except ValueError as exc:
+            raise UsageError(f"--to {to}: {exc}") from None
+        # The migrated spec must validate too: fmt never writes an invalid spec.
+        validate_document(Document(data=data, file=str(path)))
     return canonical_text(data, text)
 
 
@@ -435,6 +473,8 @@ def diff_specs(args: argparse.Namespace) -> int:
             print(f"~ {c['path']}: {json.dumps(c['a'])} -> {json.dumps(c['b'])}")
         elif c["change"] == "added":
             print(f"+ {c['path']}: {json.dumps(c['b'])}")
+        elif c["change"] == "reordered":
+            print(f"~ {c['path']} order: {', '.join(c['a'])} -> {', '.join(c['b'])}")
         else:
             print(f"- {c['path']}: {json.dumps(c['a'])}")
     return status

@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("specs", nargs="+", metavar="SPEC", help="spec file (.yaml, .yml); several with --check")
     p.add_argument("--resolved", action="store_true", help="write out every default and inline extends")
     p.add_argument("--check", action="store_true", help="exit 1 if any file is not in canonical form (each file is reported)")
+    p.add_argument(
+        "--to",
+        metavar="VERSION",
+        type=int,
+        help="migrate to spec format VERSION (e.g. --to 2: decoder -> decoders.main, head -> heads.mask, aux_params -> heads.labels)",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--force", action="store_true", help="overwrite FILE if it exists")
     p.set_defaults(run=commands.fmt)

@@ -24,12 +24,12 @@ def load_spec(source: Any, overrides: Sequence[str] = ()) -> "ModelSpec":
 
 def load_spec_with_base(source: Any, overrides: Sequence[str] = ()) -> tuple["ModelSpec", Path | None]:
     """Like :func:`load_spec`, also returning the directory relative paths resolve against."""
-    from specseg.spec.model import ModelSpec
     from specseg.spec.validation import validate_document
+    from specseg.spec.versions import is_spec
 
-    if isinstance(source, ModelSpec) and not overrides:
+    if is_spec(source) and not overrides:
         return source, None
-    if isinstance(source, ModelSpec):
+    if is_spec(source):
         source = source.model_dump(mode="json")
     doc, base = compose(source, overrides)
     return validate_document(doc), base

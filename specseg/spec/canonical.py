@@ -11,20 +11,45 @@ import hashlib
 import json
 from typing import Any
 
-from specseg.spec.model import ModelSpec
+from specseg.spec.multitask import MultiTaskSpec
+from specseg.spec.versions import AnySpec
 
 
-def resolved(spec: ModelSpec) -> dict[str, Any]:
+def resolved(spec: AnySpec) -> dict[str, Any]:
     """Every key of the spec with its value, defaults included, as plain JSON data."""
     return spec.model_dump(mode="json")
 
 
-def canonical_json(spec: ModelSpec) -> str:
-    """Compact JSON of the resolved spec with sorted keys: stable across runs and machines."""
-    return json.dumps(resolved(spec), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+#: Version 2's named entries, whose order is meaningful (outputs come in head order; ONNX outputs are positional).
+ORDERED_MAPS = ("decoders", "heads", "loss")
 
 
-def spec_hash(spec: ModelSpec) -> str:
+def _sorted_keys(value: Any, keep_order: bool = False) -> Any:
+    """``value`` with every mapping's keys sorted, except a mapping of named entries (``keep_order``)."""
+    if isinstance(value, dict):
+        items = value.items() if keep_order else sorted(value.items())
+        return {k: _sorted_keys(v) for k, v in items}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
+
+
+def canonical_json(spec: AnySpec) -> str:
+    """Compact JSON of the resolved spec with sorted keys: stable across runs and machines.
+
+    The named decoders, heads and losses of version 2 keep the spec's order
+    (two specs that list heads in another order give outputs in another
+    order, so they hash differently); every other mapping is sorted.
+    """
+    data = resolved(spec)
+    ordered = {
+        key: _sorted_keys(value, keep_order=key in ORDERED_MAPS and isinstance(spec, MultiTaskSpec))
+        for key, value in sorted(data.items())
+    }
+    return json.dumps(ordered, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def spec_hash(spec: AnySpec) -> str:
     """``sha256:<hex>`` of the canonical JSON."""
     return "sha256:" + hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()
 
@@ -46,14 +71,26 @@ def _diff(a: Any, b: Any, path: str, out: list[dict[str, Any]]) -> None:
         out.append({"path": path, "change": "changed", "a": a, "b": b})
 
 
-def diff(a: ModelSpec, b: ModelSpec) -> list[dict[str, Any]]:
+def diff(a: AnySpec, b: AnySpec) -> list[dict[str, Any]]:
     """Semantic differences of two resolved specs, path by path, in spec order.
 
     Each entry is ``{"path", "change", "a", "b"}`` with ``change`` one of
-    ``changed``, ``added`` (a key only b has) or ``removed`` (only a has).
+    ``changed``, ``added`` (a key only b has), ``removed`` (only a has) or
+    ``reordered`` (version 2's named decoders, heads or losses, listed in
+    another order; ``a`` and ``b`` are the names in each order). A renamed
+    head is a removal plus an addition.
     Lists of scalars compare as one value (``decoder.channels``); a section
     that is null on one side (``aux_params``) changes as a whole.
     """
     out: list[dict[str, Any]] = []
-    _diff(resolved(a), resolved(b), "", out)
+    data_a, data_b = resolved(a), resolved(b)
+    _diff(data_a, data_b, "", out)
+    for key in ORDERED_MAPS:
+        # Named entries in another order are a change of their own (the outputs' order).
+        names_a, names_b = data_a.get(key), data_b.get(key)
+        if isinstance(names_a, dict) and isinstance(names_b, dict):
+            common_a = [n for n in names_a if n in names_b]
+            common_b = [n for n in names_b if n in names_a]
+            if common_a != common_b:
+                out.append({"path": key, "change": "reordered", "a": common_a, "b": common_b})
     return out

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from specseg.spec.model import ModelSpec
+from specseg.spec.versions import SPEC_TYPES, spec_class
 
 #: Top-level keys that are loader directives rather than model fields.
 DIRECTIVES = ("extends",)
@@ -30,24 +30,44 @@ def _model_for(annotation: Any, value: Any) -> type[BaseModel] | None:
 
 
 def order_like_model(value: Any, model: type[BaseModel] | None) -> Any:
-    """``value`` with mapping keys in the model's field order, recursively."""
+    """``value`` with mapping keys in the model's field order, recursively.
+
+    Mapping-valued fields (version 2's named ``decoders`` and ``heads``) keep
+    their keys' order, which is meaningful (outputs come in head order), and
+    order each entry by its own model.
+    """
+    from specseg.spec.validation import _is_mapping_of_models, _unwrap_models
+
     if isinstance(value, list):
         return [order_like_model(v, model) for v in value]
     if not isinstance(value, dict) or model is None:
         return value
     fields = model.model_fields
     ordered: dict[str, Any] = {}
-    if model is ModelSpec:
+    if model in SPEC_TYPES:
         for key in ("specseg", *DIRECTIVES):
             if key in value:
                 ordered[key] = value[key]
     for name, field in fields.items():
-        if name in value and name not in ordered:
-            child = value[name]
-            ordered[name] = child if name in _FREE_FORM else order_like_model(child, _model_for(field.annotation, child))
+        key = field.alias or name
+        if key in value and key not in ordered:
+            child = value[key]
+            if key in _FREE_FORM:
+                ordered[key] = child
+            elif _is_mapping_of_models(field.annotation) and isinstance(child, dict):
+                models = _unwrap_models(field.annotation)
+                ordered[key] = {k: order_like_model(v, _pick(models, v)) for k, v in child.items()}
+            else:
+                ordered[key] = order_like_model(child, _model_for(field.annotation, child))
     for key, child in value.items():
         ordered.setdefault(key, child)
     return ordered
+
+
+def _pick(models: list[type[BaseModel]], value: Any) -> type[BaseModel] | None:
+    from specseg.spec.validation import _pick_variant
+
+    return _pick_variant(models, value)
 
 
 class _Dumper(yaml.SafeDumper):
@@ -104,4 +124,4 @@ def header_comments(text: str) -> str:
 
 def canonical_text(data: dict[str, Any], original_text: str = "") -> str:
     """The canonical file text for spec ``data``, keeping ``original_text``'s header comments."""
-    return header_comments(original_text) + dump_yaml(order_like_model(data, ModelSpec))
+    return header_comments(original_text) + dump_yaml(order_like_model(data, spec_class(data)))

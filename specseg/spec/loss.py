@@ -11,15 +11,12 @@ This module must stay importable without torch: ``specseg validate`` uses it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
 from specseg.errors import SpecIssue
 from specseg.spec.base import SpecModel
-
-if TYPE_CHECKING:
-    from specseg.spec.model import ModelSpec
 
 Mode = Literal["binary", "multiclass", "multilabel"]
 ClassIndex = Annotated[int, Field(ge=0)]
@@ -366,13 +363,6 @@ def loss_issues(loss_spec: LossSpec, head_classes: int, head_activation: str | N
         issues += _count_issues(term, path, head_classes)
         issues += _activation_issues(term, path, head_activation)
     return issues
-
-
-def describe_loss(spec: "ModelSpec") -> list[dict[str, Any]] | None:
-    """The loss terms of a spec as ``[{"name", "weight", "mode"}]`` for summaries."""
-    if spec.loss is None:
-        return None
-    return [{"name": term.name, "weight": term.weight, "mode": getattr(term, "mode", None)} for _, term in iter_terms(spec.loss)]
 
 
 __all__ = [

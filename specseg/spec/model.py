@@ -17,13 +17,13 @@ from specseg.spec.head import AuxParams, HeadSpec
 from specseg.spec.loss import LossSpec, loss_issues
 
 #: Spec format versions this release reads.
-SUPPORTED_VERSIONS = (1,)
+SUPPORTED_VERSIONS = (1, 2)
 
 
 class ModelSpec(SpecModel):
     """A segmentation model: encoder, decoder, segmentation head, optional classification head."""
 
-    specseg: FormatVersion = Field(description="Spec format version. This release reads version 1.")
+    specseg: FormatVersion = Field(description="Spec format version: 1 for one decoder and its heads (2 for named decoders and heads).")
     name: str | None = Field(None, max_length=200, description="A name for the model.")
     description: str | None = Field(None, max_length=10_000, description="Free text describing the model.")
     metadata: dict[str, JsonValue] = Field(default_factory=dict, description="Free-form mapping carried along with the spec and ignored by the builder.")

@@ -18,6 +18,8 @@ from specseg.loader.document import Document
 from specseg.loader.suggest import did_you_mean
 from specseg.spec.decoders import SECTIONS
 from specseg.spec.model import SUPPORTED_VERSIONS, ModelSpec
+from specseg.spec.multitask import V1_KEYS, MultiTaskSpec
+from specseg.spec.versions import AnySpec, spec_class
 
 _YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "Yes", "No", "On", "Off", "YES", "NO", "ON", "OFF"}
 
@@ -60,19 +62,34 @@ def _unwrap_models(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _candidates_at(data: Any, path: SpecPath) -> list[type[BaseModel]]:
-    """The spec model classes that may validate the mapping at ``path``: one when the data picks a union member."""
-    candidates: list[type[BaseModel]] = [ModelSpec]
+    """The spec model classes that may validate the mapping at ``path``: one when the data picks a union member.
+
+    Mapping-valued fields (version 2's ``decoders`` and ``heads``) hold one
+    model per key: their keys are stepped over; list items likewise.
+    """
+    candidates: list[type[BaseModel]] = [spec_class(data)]
     node = data
+    keyed = False
     for part in path:
         if isinstance(part, int):
             # A list item: the candidates are those of the list's items.
             node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
-        else:
-            model = _pick_variant(candidates, node)
-            if model is None or part not in model.model_fields:
-                return []
-            candidates = _unwrap_models(model.model_fields[part].annotation)
-            node = node.get(part) if isinstance(node, dict) else None
+            continue
+        child = node.get(part) if isinstance(node, dict) else None
+        if keyed:
+            # A key of a mapping of models (a decoder or head name): the candidates are its values'.
+            keyed, node = False, child
+            continue
+        model = _pick_variant(candidates, node)
+        name = _field_name(model, part) if model is not None else None
+        if name is None:
+            return []
+        annotation = model.model_fields[name].annotation  # type: ignore[union-attr]
+        candidates = _unwrap_models(annotation)
+        keyed = _is_mapping_of_models(annotation)
+        node = child
+    if keyed:
+        return []  # the mapping itself, not one model
     picked = _pick_variant(candidates, node)
     return [picked] if picked is not None else candidates
 
@@ -119,10 +136,35 @@ def _allowed_values(data: Any, path: SpecPath) -> list[str]:
     key = path[-1]
     values: list[Any] = []
     for model in _candidates_at(data, path[:-1]):
-        field = model.model_fields.get(key)
-        if field is not None:
-            values.extend(_literal_values(field.annotation))
+        name = _field_name(model, key)
+        if name is not None:
+            values.extend(_literal_values(model.model_fields[name].annotation))
     return [v for v in dict.fromkeys(values) if isinstance(v, str)]
+
+
+def _field_name(model: type[BaseModel], key: str) -> str | None:
+    """The field a spec key sets: its name, or the field whose alias it is (``from``)."""
+    for name, field in model.model_fields.items():
+        if (field.alias or name) == key:
+            return name
+    return None
+
+
+def spec_keys(model: type[BaseModel]) -> list[str]:
+    """The keys a spec writes for ``model``'s fields (aliases where set)."""
+    return [field.alias or name for name, field in model.model_fields.items()]
+
+
+def _is_mapping_of_models(annotation: Any) -> bool:
+    """Whether a field annotation is ``dict[str, Model]`` (possibly optional)."""
+    stack = [annotation]
+    while stack:
+        ann = stack.pop()
+        if typing.get_origin(ann) is dict:
+            return bool(_unwrap_models(typing.get_args(ann)[1]))
+        if typing.get_origin(ann) in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+            stack.extend(typing.get_args(ann))
+    return False
 
 
 def _pick_variant(candidates: list[type[BaseModel]], node: Any) -> type[BaseModel] | None:
@@ -144,15 +186,29 @@ def _unknown_key_message(data: Any, path: SpecPath) -> str:
     model = _model_at(data, parent)
     if model is None:
         return f"unknown key '{key}'"
-    known = [name for name in model.model_fields]
+    known = spec_keys(model)
     hint = did_you_mean(key, known)
     message = f"unknown key '{key}'{hint}"
-    if parent == ("decoder",):
+    if model is MultiTaskSpec and parent == () and key in V1_KEYS:
+        return (
+            f"'{key}' is a version-1 key; version 2 uses {V1_KEYS[key]}. "
+            "`specseg fmt --to 2 FILE` migrates a version-1 file, or write `specseg: 1`"
+        )
+    if model is ModelSpec and parent == () and key in ("decoders", "heads"):
+        return f"'{key}' is a version-2 key: write `specseg: 2` to use named decoders and heads"
+    if parent == ("decoder",) or (len(parent) == 2 and parent[0] == "decoders" and model is not MultiTaskSpec):
         owners = sorted(arch for arch, cls in SECTIONS.items() if key in cls.model_fields)
         arch = getattr(model.model_fields.get("architecture"), "annotation", None)
         here = typing.get_args(arch)[0] if arch is not None else "this architecture"
         if owners:
             message = f"'{key}' is not a key of the {here} decoder; it belongs to: {', '.join(owners)}"
+    if len(parent) == 2 and parent[0] == "heads" and model is not MultiTaskSpec:
+        from specseg.spec.heads import ClassificationHeadSpec, SegmentationHeadSpec
+
+        owners = [cls for cls in (SegmentationHeadSpec, ClassificationHeadSpec) if key in spec_keys(cls) and cls is not model]
+        if owners:
+            kind = typing.get_args(owners[0].model_fields["type"].annotation)[0]
+            message = f"'{key}' is not a key of this head type; it belongs to {kind} heads"
     # A sentence ends before the list of keys: "...?" after a suggestion, else a full stop.
     message += f"{'' if message.endswith('?') else '.'} Valid keys here: {', '.join(known)}"
     return message
@@ -200,6 +256,11 @@ def _message(error: dict[str, Any], data: Any, path: SpecPath) -> str:
         return f"unsupported spec format version {value!r}; this release reads version {versions}"
     if kind == "extra_forbidden":
         return _unknown_key_message(data, path)
+    if kind == "string_pattern_mismatch" and error["loc"][-1:] == ("[key]",):
+        return (
+            f"{_quoted(path[-1])} is not a valid name: use lowercase letters, digits and _, "
+            "not starting with a digit (e.g. mask, edges_2)"
+        )
     if kind == "missing":
         return f"missing required key '{path[-1]}'"
     if kind == "union_tag_invalid":
@@ -237,12 +298,19 @@ _EXPECTED_FORM = {
 }
 
 
+def _error_kind(error: dict[str, Any]) -> str:
+    """``key`` for errors about a key itself (an unknown key, a name breaking the key pattern), else pydantic's type."""
+    if error["type"] == "extra_forbidden" or tuple(error["loc"])[-1:] == ("[key]",):
+        return "key"
+    return str(error["type"])
+
+
 def _merge_union_branches(
     errors: list[tuple[SpecPath, bool, dict[str, Any], str]], data: Any
 ) -> list[tuple[SpecPath, bool, frozenset[str], str]]:
     """One issue per path: the alternatives of a union become one 'expected A or B' message.
 
-    Returns ``(path, exists, error kinds, message)`` per path.
+    Returns ``(path, exists, error kinds (see _error_kind), message)`` per path.
 
     When one alternative got further into the value (a mapping whose inner
     key is wrong), the shallower "wrong type" reports of the other
@@ -269,7 +337,7 @@ def _merge_union_branches(
         if structural and len(structural) < len(items):
             # One alternative accepted the value's type and failed inside it: report that one.
             items = structural
-        kinds = frozenset(str(error["type"]) for _, error, _ in items)
+        kinds = frozenset(_error_kind(error) for _, error, _ in items)
         messages = list(dict.fromkeys(message for _, _, message in items))
         if len(messages) == 1:
             out.append((path, exists, kinds, messages[0]))
@@ -310,22 +378,21 @@ def issues_from_validation_error(exc: ValidationError, doc: Document) -> list[Sp
         raw.append((path, exists, error, _message(error, doc.data, path)))
     issues = []
     for path, exists, kinds, message in _merge_union_branches(raw, doc.data):
-        # A key that should not be there is pointed at by its key, not its value.
-        is_key_problem = "extra_forbidden" in kinds
-        location = doc.locate(path, prefer_key=is_key_problem) if exists else doc.locate(path[:-1])
+        # A problem with a key (unknown, or a name breaking the pattern) is pointed at by the key, not its value.
+        location = doc.locate(path, prefer_key="key" in kinds) if exists else doc.locate(path[:-1])
         issues.append(SpecIssue(message, path, location))
     issues.extend(cross)
     issues.sort(key=lambda i: (i.location.line if i.location else 0, i.location.column if i.location else 0))
     return issues
 
 
-def validate_document(doc: Document) -> ModelSpec:
-    """Validate a parsed document into a :class:`ModelSpec`, or raise :class:`SpecError`."""
+def validate_document(doc: Document) -> AnySpec:
+    """Validate a parsed document into a spec of its version (:class:`ModelSpec` or :class:`MultiTaskSpec`), or raise :class:`SpecError`."""
     if not isinstance(doc.data, dict):
         raise SpecError(
             [SpecIssue(f"the top level of a spec must be a mapping, found {_describe_input(doc.data)}", (), doc.locate(()))]
         )
     try:
-        return ModelSpec.model_validate(doc.data)
+        return spec_class(doc.data).model_validate(doc.data)
     except ValidationError as exc:
         raise SpecError(issues_from_validation_error(exc, doc)) from None
