@@ -37,6 +37,10 @@ from specseg.fileio import open_regular
 MAX_HEADER_BYTES = 16 << 20
 #: Dimensions a tensor may have (torch's own limit is 64).
 MAX_DIMS = 64
+#: Tensors a weights file may hold: the largest segmentation networks have a few thousand state-dict
+#: entries; each tensor costs about a kilobyte of Python objects however small, so a header listing
+#: hundreds of thousands of empty tensors would take gigabytes to load.
+MAX_TENSORS = 20_000
 
 #: Element sizes of the dtypes safetensors writes and torch reads.
 DTYPE_BYTES = {
@@ -79,6 +83,8 @@ def parse_safetensors_header(raw: bytes, data_bytes: int) -> SafetensorsHeader:
         metadata = {}
     if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
         raise HeaderError("the safetensors __metadata__ must map strings to strings")
+    if len(header) > MAX_TENSORS:
+        raise HeaderError(f"the safetensors header lists {len(header)} tensors; a weights file may hold at most {MAX_TENSORS}")
     spans: list[tuple[int, int, str]] = []
     for name, entry in header.items():
         if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
@@ -142,6 +148,9 @@ def zip_declared_bytes(path: Path) -> int:
     """The uncompressed size of every entry of the zip checkpoint ``path``, from its central directory."""
     try:
         with open_regular(path) as fh, zipfile.ZipFile(fh) as archive:
-            return sum(max(info.file_size, 0) for info in archive.infolist())
+            entries = archive.infolist()
+            if len(entries) > MAX_TENSORS:
+                raise HeaderError(f"the zip checkpoint holds {len(entries)} entries; a weights file may hold at most {MAX_TENSORS} tensors")
+            return sum(max(info.file_size, 0) for info in entries)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, struct.error, ValueError) as exc:
         raise HeaderError(f"the zip checkpoint is truncated or corrupt ({exc})") from None

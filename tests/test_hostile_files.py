@@ -107,7 +107,7 @@ def _long_name_base(folder: Path) -> Path:
 
 COMPOSE_CASES = [
     pytest.param(_diamond, "d", "extends loads more than 64 files", id="extends-diamond-4^12"),
-    pytest.param(_wide_bases, "big.yaml", "hold more than 100000 nodes together", id="extends-node-budget"),
+    pytest.param(_wide_bases, "big.yaml", "more than 100000 nodes together", id="extends-node-budget"),
     pytest.param(_symlink_loop, "top.yaml", "symbolic link loop", id="extends-symlink-loop"),
     pytest.param(_other_version, "v2.yaml", "must use the same format version", id="extends-base-of-another-version"),
     pytest.param(_long_name_base, "top.yaml", "name too long", id="extends-name-too-long"),
@@ -137,6 +137,24 @@ def test_set_keeps_the_nesting_limit(override: str, fragment: str, tmp_path: Pat
     spec.write_text(TINY)
     result = run_command(cli, "validate", str(spec), "--set", override)
     assert_refused(result, "--set", (1,), fragment)
+
+
+def test_set_is_bounded_in_count_and_nodes() -> None:
+    """Overrides cost time in the spec's size: at most 1,000, and their values share the node budget."""
+    import time
+
+    from specseg.errors import SpecError
+    from specseg.loader.compose import MAX_OVERRIDES, compose
+
+    start = time.process_time()
+    compose(TINY, [f"metadata.k{i}={i}" for i in range(MAX_OVERRIDES)])  # 8,000 took 21 s when quadratic
+    assert time.process_time() - start < 5
+    with pytest.raises(SpecError, match=f"more than {MAX_OVERRIDES} --set overrides"):
+        compose(TINY, [f"metadata.k{i}={i}" for i in range(MAX_OVERRIDES + 1)])
+    big = "[" + ",".join(["0"] * 30_000) + "]"
+    with pytest.raises(SpecError, match="more than 100000 nodes together") as info:
+        compose(TINY, [f"metadata.k{i}={big}" for i in range(4)])
+    assert all(len(i.location.file) < 120 for i in info.value.issues if i.location)  # long values are cut in messages
 
 
 def test_set_within_the_limit_writes_an_artifact_that_loads(tmp_path: Path) -> None:
@@ -600,3 +618,43 @@ def test_configurations_that_cannot_run_are_refused_at_validation(text: str, whe
     spec.write_text("specseg: 1\n" + text)
     (line,) = assert_refused(run_command(cli, "validate", str(spec)), str(spec), (1,))
     assert ISSUE_LINE.match(line)["path"] == where  # type: ignore[index]
+
+
+def test_library_log_records_are_one_line() -> None:
+    """A library's log record that reaches no handler prints as one line (a fresh process: pytest installs handlers)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = (
+        "import logging, sys\n"
+        "from specseg.cli import commands\n"
+        "from specseg.cli.main import main\n"
+        "def noisy(args):\n"
+        "    logging.getLogger('some.library').warning('first line\\nsecond line')\n"
+        "    return 0\n"
+        "commands.hash_spec = noisy\n"
+        "before = logging.lastResort\n"
+        "code = main(['hash', 'x.yaml'])\n"
+        "assert logging.lastResort is before\n"
+        "sys.exit(code)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == ["specseg hash: warning: first line\\nsecond line"]
+
+
+def test_weight_files_listing_too_many_tensors_are_refused(tmp_path: Path) -> None:
+    """Each tensor costs Python objects however small: 20,000 at most, refused from the header."""
+    from specseg.tensorfile import MAX_TENSORS
+    from specseg.weights import WeightsError, read_state_dict
+
+    count = MAX_TENSORS + 1
+    header = {f"t{i}": {"dtype": "U8", "shape": [1], "data_offsets": [i, i + 1]} for i in range(count)}
+    path = tmp_path / "many.safetensors"
+    path.write_bytes(join(header, b"\0" * count))
+    with pytest.raises(WeightsError, match=f"lists {count} tensors"):
+        read_state_dict(path)
+    with pytest.raises(ArtifactError, match=f"lists {count} tensors"):
+        specseg.load(path)

@@ -188,3 +188,14 @@ def test_smp_encoder_file_loads_as_weights(name: str, classifier: str, tmp_path:
     with torch.no_grad(), single_threaded():
         for a, b in zip(ours(x), reference(x)):
             torch.testing.assert_close(a, b, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["densenet121", "xception", "inceptionv4", "inceptionresnetv2"])
+def test_pooling_networks_refuse_dilation_with_the_reason(name: str) -> None:
+    """SMP cannot dilate these (they downsample by pooling): specseg says so at the spec's line, never builds another network."""
+    spec = "specseg: 1\nencoder:\n  name: " + name + "\n  output_stride: 8\ndecoder: {architecture: deeplabv3}\n"
+    with pytest.raises(specseg.SpecError) as info, torch.device("meta"):
+        specseg.build(spec)
+    (issue,) = info.value.issues
+    assert issue.path == ("encoder", "output_stride") and issue.location.line == 4
+    assert "pooling" in issue.message and "cannot be dilated" in issue.message

@@ -15,6 +15,7 @@ import torch
 
 import specseg
 from specseg.interop.smp_config import spec_from_smp_kwargs
+from tests.hf_cache import hub_cache  # noqa: F401 - fixture
 from tests.smp_cases import all_cases
 
 smp = pytest.importorskip("segmentation_models_pytorch")
@@ -179,3 +180,84 @@ def test_smps_deprecated_argument_names(smp_class: str, deprecated: dict, curren
     x = torch.randn(1, 3, 128, 128)  # PAN's pyramid needs 8x8 at stride 16
     with torch.no_grad():
         torch.testing.assert_close(model(x), reference(x), atol=1e-4, rtol=0)
+
+
+# --- import-smp: Hugging Face repositories, ignored arguments, refusals ----------------------
+
+
+def test_import_from_a_hugging_face_repository_id(hub_cache, tmp_path: Path) -> None:  # noqa: F811
+    """An SMP model published with save_pretrained imports by repository id, through the offline cache."""
+    import subprocess
+    import sys
+
+    torch.manual_seed(0)
+    reference = smp.Segformer("mit_b0", encoder_weights=None, classes=3).eval()
+    reference.save_pretrained(tmp_path / "smp")
+    files = {name: tmp_path / "smp" / name for name in ("config.json", "model.safetensors")}
+    commit = hub_cache.add("smp-hub/segformer-b0-512x512-ade-160k", files)
+    spec_path = specseg.import_smp("smp-hub/segformer-b0-512x512-ade-160k", tmp_path / "out")
+    spec = specseg.load_spec(spec_path)
+    assert spec.metadata["imported_from"]["huggingface_repo"] == "smp-hub/segformer-b0-512x512-ade-160k"
+    assert spec.metadata["imported_from"]["revision"] == commit
+    model = specseg.build(spec_path).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        _assert_same_outputs(model(x), reference(x))
+
+    run = lambda *a: subprocess.run([sys.executable, "-m", "specseg", "import-smp", *a], capture_output=True, text=True, timeout=120)  # noqa: E731
+    pinned = run(f"smp-hub/segformer-b0-512x512-ade-160k@{commit}", "-o", str(tmp_path / "cli"))
+    assert pinned.returncode == 0, pinned.stderr
+    missing = run("smp-hub/not-cached", "-o", str(tmp_path / "missing"))
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "could not fetch config.json of the SMP model smp-hub/not-cached" in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "smp_class,kwargs,ignored",
+    [
+        ("Unet", {"encoder_name": "resnet18", "encoder_output_stride": 16}, {"encoder_output_stride": 16}),
+        ("FPN", {"encoder_name": "mit_b0", "encoder_output_stride": 8}, {"encoder_output_stride": 8}),
+        ("DeepLabV3Plus", {"encoder_name": "mit_b0", "encoder_output_stride": 16}, None),
+        ("DeepLabV3", {"encoder_name": "mit_b0", "encoder_output_stride": 8}, None),
+    ],
+)
+def test_arguments_smp_ignores_or_honours_import_to_smps_network(smp_class: str, kwargs: dict, ignored: dict | None, tmp_path: Path) -> None:
+    """What SMP records but ignores is left out (warned, kept in metadata); what it honours, specseg reproduces."""
+    torch.manual_seed(0)
+    reference = getattr(smp, smp_class)(encoder_weights=None, classes=2, **kwargs).eval()
+    reference.save_pretrained(tmp_path / "smp")
+    if ignored:
+        with pytest.warns(UserWarning, match="ignores encoder_output_stride"):
+            spec_path = specseg.import_smp(tmp_path / "smp", tmp_path / "out")
+    else:
+        spec_path = specseg.import_smp(tmp_path / "smp", tmp_path / "out")
+    spec = specseg.load_spec(spec_path)
+    assert spec.metadata["imported_from"].get("ignored_by_smp") == ignored
+    assert spec.encoder.output_stride == (32 if ignored else kwargs["encoder_output_stride"])
+    model = specseg.build(spec_path).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        _assert_same_outputs(model(x), reference(x))
+
+
+@pytest.mark.parametrize("change", ["layout", "network"])
+def test_refused_checkpoint_says_what_differs_at_the_argument(change: str, tmp_path: Path) -> None:
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    smp.Unet("resnet18", encoder_weights=None, classes=2).save_pretrained(tmp_path / "smp")
+    weights = tmp_path / "smp" / "model.safetensors"
+    if change == "layout":
+        state = load_file(weights)
+        save_file({k.replace("encoder.layer1.", "encoder.stage1."): v for k, v in state.items()}, weights)
+    else:
+        config = json.loads((tmp_path / "smp" / "config.json").read_text())
+        config["encoder_name"] = "resnet34"
+        (tmp_path / "smp" / "config.json").write_text(json.dumps(config, indent=2))
+    with pytest.raises(specseg.SpecError) as info:
+        specseg.import_smp(tmp_path / "smp", tmp_path / "out")
+    issue = info.value.issues[0]
+    lines = (tmp_path / "smp" / "config.json").read_text().splitlines()
+    assert '"encoder_name"' in lines[issue.location.line - 1] and issue.location.column > 1
+    assert f"the {change} differs" in issue.message

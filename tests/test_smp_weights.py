@@ -23,6 +23,7 @@ from specseg.encoders.registry import registry
 from specseg.encoders.smp_hub import REVISIONS, normalisation
 from specseg.encoders.smp_names import SMP_NAMES
 from specseg.interop.smp_config import spec_from_smp_kwargs
+from specseg.testing import single_threaded
 from tests.hf_cache import HubCache, hub_cache  # noqa: F401 - fixture
 
 smp = pytest.importorskip("segmentation_models_pytorch")
@@ -34,7 +35,7 @@ SMP_HOSTED = [(name, weights) for name, entry in smp_encoders.encoders.items() f
 def _random_like(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Random values of the same shapes (positive variances, so batch norms stay finite)."""
     return {
-        k: (torch.rand_like(v) + 0.5 if k.endswith("running_var") else torch.randn_like(v) * 0.1) if v.is_floating_point() else v
+        k: (torch.rand_like(v) + 0.5 if k.endswith("running_var") else torch.randn_like(v) * 0.1) if v.is_floating_point() else torch.zeros_like(v)
         for k, v in state.items()
     }
 
@@ -92,8 +93,12 @@ def _fill_cache(cache: HubCache, name: str, weights: str) -> None:
     """Put SMP's file for (name, weights) in the cache: SMP's encoder state dict with random values."""
     torch.manual_seed(1)
     if name in REVISIONS:
-        encoder = smp_encoders.get_encoder(name, weights=None)
-        state = _random_like(encoder.state_dict())
+        try:
+            with torch.device("meta"):  # shapes only: the values are drawn below
+                encoder = smp_encoders.get_encoder(name, weights=None)
+        except RuntimeError:  # an encoder whose constructor reads tensor values (MiT's drop-path schedule)
+            encoder = smp_encoders.get_encoder(name, weights=None)
+        state = _random_like({k: torch.empty(v.shape, dtype=v.dtype) for k, v in encoder.state_dict().items()})
         settings = smp_encoders.encoders[name]["pretrained_settings"][weights]
         config = json.dumps(normalisation(name, weights)).encode()
         cache.add(settings["repo_id"], {"config.json": config, "model.safetensors": _safetensors(state)}, settings["revision"])
@@ -103,8 +108,9 @@ def _fill_cache(cache: HubCache, name: str, weights: str) -> None:
 
     timm_name = registry.get(name).timm_model
     cfg = timm.models.get_pretrained_cfg(timm_name)
-    model = timm.create_model(timm_name, pretrained=False)
-    state = _random_like(model.state_dict())
+    with torch.device("meta"):
+        model = timm.create_model(timm_name, pretrained=False)
+    state = _random_like({k: torch.empty(v.shape, dtype=v.dtype) for k, v in model.state_dict().items()})
     repo, _, revision = cfg.hf_hub_id.partition("@")
     cache.add(repo, {"model.safetensors": _safetensors(state)}, revision or None)
 
@@ -114,6 +120,18 @@ LOAD_CASES = [
     ("resnet18", "ssl", 1),
     ("resnext50_32x4d", "swsl", 4),
     ("mit_b0", "imagenet", 3),
+    ("dpn68b", "imagenet+5k", 3),
+    ("vgg11_bn", "imagenet", 3),
+    ("se_resnet50", "imagenet", 3),
+    ("densenet121", "imagenet", 2),
+    ("inceptionv4", "imagenet+background", 3),
+    ("xception", "imagenet", 3),
+    ("efficientnet-b0", "advprop", 3),
+    ("timm-efficientnet-b0", "noisy-student", 1),
+    ("timm-tf_efficientnet_lite0", "imagenet", 3),
+    ("mobilenet_v2", "imagenet", 3),
+    ("mobileone_s0", "imagenet", 3),
+    ("timm-skresnet18", "imagenet", 3),
     ("timm-regnetx_002", "imagenet", 3),
     ("timm-mobilenetv3_small_minimal_100", "imagenet", 3),
 ]
@@ -134,12 +152,13 @@ def test_pretrained_weights_as_smp_loads_them(
     assert ours and set(ours) <= set(theirs), f"specseg fetched {ours}, SMP {theirs}"
     assert any(f == "model.safetensors" or f.endswith(".safetensors") for _, f, _ in ours)
     # The encoder holds the file's weights, as in SMP; the decoder is random: take SMP's.
-    encoder_keys = {k for k in reference.state_dict() if k.startswith("encoder.")}
+    ours_state, theirs_state = model.state_dict(), reference.state_dict()
+    encoder_keys = {k for k in theirs_state if k.startswith("encoder.")}
     for key in encoder_keys:
-        torch.testing.assert_close(model.state_dict()[key], reference.state_dict()[key], atol=0, rtol=0)
-    model.load_state_dict({k: v for k, v in reference.state_dict().items() if k not in encoder_keys}, strict=False)
+        torch.testing.assert_close(ours_state[key], theirs_state[key], atol=0, rtol=0)
+    model.load_state_dict({k: v for k, v in theirs_state.items() if k not in encoder_keys}, strict=False)
     x = torch.randn(2, in_channels, 64, 64)
-    with torch.no_grad():
+    with torch.no_grad(), single_threaded():
         torch.testing.assert_close(model(x), reference(x), atol=1e-4, rtol=0)
 
 

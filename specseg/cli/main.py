@@ -124,8 +124,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite FILE even if it is not a specseg schema")
     p.set_defaults(run=commands.schema)
 
-    p = sub.add_parser("import-smp", help="convert an SMP save_pretrained folder into spec.yaml + weights")
-    p.add_argument("src", metavar="SRC", help="folder written by an SMP model's save_pretrained")
+    p = sub.add_parser("import-smp", help="convert an SMP save_pretrained model (folder or Hugging Face repository) into spec.yaml + weights")
+    p.add_argument(
+        "src",
+        metavar="SRC",
+        help="folder written by an SMP model's save_pretrained, or the Hugging Face repository id of one "
+        "(owner/name[@revision], fetched through huggingface_hub: its cache and HF_HUB_OFFLINE apply)",
+    )
     p.add_argument("-o", "--output", metavar="OUTDIR", required=True, help="folder for spec.yaml and model.safetensors")
     p.add_argument("--force", action="store_true", help="overwrite existing files in OUTDIR")
     p.set_defaults(run=commands.import_smp)
@@ -204,6 +209,24 @@ def _warnings_on_one_line(command: str) -> Callable[..., None]:
     return show
 
 
+def _log_records_on_one_line(command: str) -> Any:
+    """Library log records that reach no handler (Python's last-resort handler) print as one line each."""
+    import logging
+
+    class OneLine(logging.StreamHandler):  # type: ignore[type-arg]
+        def format(self, record: logging.LogRecord) -> str:
+            text = record.getMessage()
+            if record.exc_info and record.levelno >= logging.ERROR:
+                text += f" ({record.exc_info[0].__name__ if record.exc_info[0] else 'error'})"
+            return one_line(f"specseg {command}: {record.levelname.lower()}: {text}")
+
+    handler = OneLine(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    previous = logging.lastResort
+    logging.lastResort = handler
+    return previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     import warnings
@@ -218,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _disable_plugins()
     previous_showwarning = warnings.showwarning
     warnings.showwarning = _warnings_on_one_line(args.command)
+    previous_last_resort = _log_records_on_one_line(args.command)
     try:
         return run(args)
     except SpecError as exc:
@@ -259,4 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_INTERNAL
     finally:
+        import logging
+
         warnings.showwarning = previous_showwarning
+        logging.lastResort = previous_last_resort

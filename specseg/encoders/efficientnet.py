@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from specseg.encoders.base import EncoderMixin
+from specseg.errors import EncoderBuildError
 
 #: (kernel, stride, expansion, input channels, output channels, repeats) of B0's seven stages; SE ratio 0.25.
 B0_STAGES = (
@@ -82,12 +83,12 @@ class StaticSameConv2d(nn.Conv2d):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, groups: int = 1, bias: bool = False, image_size: int = 1) -> None:
         super().__init__(in_channels, out_channels, kernel_size, stride, padding=0, groups=groups, bias=bias)
         before, after = _same_padding(image_size, kernel_size, stride)
-        self.same_pad: tuple[int, int, int, int] = (before, after, before, after)
+        self.same_pad: list[int] = [before, after, before, after]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.same_pad != (0, 0, 0, 0):
+        if max(self.same_pad) > 0:
             x = F.pad(x, self.same_pad)
-        return super().forward(x)
+        return self._conv_forward(x, self.weight, self.bias)
 
 
 def _bn(channels: int) -> nn.BatchNorm2d:
@@ -101,9 +102,9 @@ class MBConvBlock(nn.Module):
         super().__init__()
         hidden = in_channels * expand
         self._has_expansion = expand != 1
-        if self._has_expansion:
-            self._expand_conv = StaticSameConv2d(in_channels, hidden, 1)
-            self._bn0 = _bn(hidden)
+        # Identity stand-ins (no state-dict keys) keep the attributes defined, so the block can be scripted.
+        self._expand_conv: nn.Module = StaticSameConv2d(in_channels, hidden, 1) if self._has_expansion else nn.Identity()
+        self._bn0: nn.Module = _bn(hidden) if self._has_expansion else nn.Identity()
         self._depthwise_conv = StaticSameConv2d(hidden, hidden, kernel, stride, groups=hidden, image_size=image_size)
         self._bn1 = _bn(hidden)
         squeezed = max(1, int(in_channels * se_ratio))
@@ -149,7 +150,7 @@ class EfficientNetEncoder(nn.Module, EncoderMixin):
         if variant not in VARIANTS:
             raise ValueError(f"EfficientNet variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if not 1 <= depth <= 5:
-            raise ValueError(f"EfficientNet encoder depth must be 1..5, got {depth}")
+            raise EncoderBuildError(f"EfficientNet encoder depth must be 1..5, got {depth}", "depth")
         width, depth_multiplier, size, taps = VARIANTS[variant]
         stem = round_filters(32, width)
         self._conv_stem = StaticSameConv2d(3, stem, 3, 2, image_size=size)
@@ -168,6 +169,7 @@ class EfficientNetEncoder(nn.Module, EncoderMixin):
         self._bn1 = _bn(head)
         self._swish = nn.SiLU()
         self._taps = list(taps)
+        self._drop_connect_rate = DROP_CONNECT_RATE
         self._depth = depth
         self._in_channels = 3
         self._output_stride = 32
@@ -186,7 +188,7 @@ class EfficientNetEncoder(nn.Module, EncoderMixin):
                 for module in modules:
                     for conv in module.modules():
                         if isinstance(conv, StaticSameConv2d):
-                            conv.same_pad = (0, 0, 0, 0)
+                            conv.same_pad = [0, 0, 0, 0]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` feature maps, from the input down to stride 2**depth."""
@@ -195,9 +197,10 @@ class EfficientNetEncoder(nn.Module, EncoderMixin):
         features.append(x)
         count = len(self._blocks)
         for i, block in enumerate(self._blocks):
-            if len(features) > self._depth:
+            # Stop once the deepest feature wanted exists (scripted code runs through, then slices).
+            if not torch.jit.is_scripting() and len(features) > self._depth:
                 break
-            x = block(x, DROP_CONNECT_RATE * i / count)
+            x = block(x, self._drop_connect_rate * i / count)
             if i in self._taps:
                 features.append(x)
         return features[: self._depth + 1]

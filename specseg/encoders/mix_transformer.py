@@ -217,8 +217,13 @@ class MixTransformerEncoder(nn.Module, EncoderMixin):
                 nn.init.zeros_(m.bias)
 
     def get_stages(self) -> dict[int, Sequence[nn.Module]]:
-        """The strided patch embeddings, for dilation (attention reductions are left alone)."""
-        return {16: [self.patch_embed3], 32: [self.patch_embed4]}
+        """The stages dilated for output_stride 16/8: SMP's (patch embedding, blocks and norm).
+
+        SMP dilates every convolution of a stage, the attention's spatial
+        reduction and the Mix-FFN's depthwise convolution included, so a
+        dilated model keeps SMP's numbers.
+        """
+        return {16: [self.patch_embed3, self.block3, self.norm3], 32: [self.patch_embed4, self.block4, self.norm4]}
 
     def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
         x = getattr(self, f"patch_embed{i}")(x)

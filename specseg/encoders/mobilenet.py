@@ -33,6 +33,7 @@ class MobileNetV2Encoder(nn.Module, EncoderMixin):
             raise EncoderBuildError(f"MobileNetV2 encoder depth must be 1..5, got {depth}", "depth")
         # torchvision initialises the whole network; only the body is kept.
         self.features = MobileNetV2().features
+        self._taps = list(TAPS)
         self._depth = depth
         self._in_channels = 3
         self._output_stride = 32
@@ -47,7 +48,7 @@ class MobileNetV2Encoder(nn.Module, EncoderMixin):
         features = [x]
         for i, module in enumerate(self.features):
             x = module(x)
-            if i in TAPS:
+            if i in self._taps:
                 features.append(x)
                 # Stop once the deepest feature wanted exists (scripted code runs through, then slices).
                 if not torch.jit.is_scripting() and len(features) > self._depth:

@@ -120,7 +120,6 @@ def _rows() -> list[SmpName]:
                 "Mix Transformer",
                 encoder="specseg.encoders.mix_transformer:MixTransformerEncoder",
                 params={"embed_dims": dims, "depths": depths},
-                note="output_stride 16/8 dilates the patch embeddings only (SMP also dilates the attention's spatial-reduction convolutions)",
             )
         )
 

@@ -30,7 +30,7 @@ class VGGEncoder(nn.Module, EncoderMixin):
         f"{m}.{p}" for m in ("pre_logits.fc1", "pre_logits.fc2", "head.fc") for p in ("weight", "bias")
     )
 
-    #: The first map is the first stage's (64 channels at stride 1), not the input.
+    #: The first map is a stride-1 stage (64 channels), not the input (the declared-features contract's "map" layout).
     _first_layout = "map"
 
     def __init__(self, layers: int, batch_norm: bool = False, depth: int = 5, output_stride: int = 32) -> None:
@@ -72,11 +72,11 @@ class VGGEncoder(nn.Module, EncoderMixin):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` feature maps at strides 1, 2, ..., 2**depth."""
         features: list[torch.Tensor] = []
-        last = self._taps[self._depth]
         for i, module in enumerate(self.features):
-            if i > last:
-                break
             x = module(x)
             if i in self._taps:
                 features.append(x)
-        return features
+                # Stop once the deepest feature wanted exists (scripted code runs through, then slices).
+                if not torch.jit.is_scripting() and len(features) > self._depth:
+                    break
+        return features[: self._depth + 1]

@@ -9,7 +9,13 @@ The rule, documented in the README:
 * ``encoder_name/weights/depth/output_stride/output_indices`` -> ``encoder.*``,
   ``in_channels`` -> ``encoder.in_channels``;
 * ``classes``, ``activation``, ``upsampling`` -> ``head.*``; ``aux_params`` -> ``aux_params``;
-* any other keyword argument goes to ``encoder.params`` (SMP passes it to the encoder).
+* any other keyword argument goes to ``encoder.params`` (SMP passes it to
+  ``tu-`` encoders; for its other encoders SMP drops it, and specseg's
+  encoder refuses it with a reason rather than guess);
+* ``encoder_output_stride`` on a class without that parameter (all but
+  DeepLabV3, DeepLabV3+ and PAN) is such an argument: SMP records it in
+  config.json but builds output stride 32 for non-``tu-`` encoders, so the
+  mapping leaves it out, with a warning, and the network is the one SMP built.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ _DECODER_SPECIAL = {
     "decoder_use_norm": "norm",
     "decoder_attention_type": "attention",
 }
+#: SMP 0.6's model classes whose constructor takes ``encoder_output_stride``; elsewhere it lands in ``**kwargs``.
+OUTPUT_STRIDE_CLASSES = frozenset({"DeepLabV3", "DeepLabV3Plus", "PAN"})
+#: The encoder SMP builds when ``encoder_name`` is not given.
+SMP_DEFAULT_ENCODER = "resnet34"
+
 #: SMP 0.6's deprecated arguments: old name -> (current name, the model classes that accept the old one).
 #: SMP warns with a DeprecationWarning and lets the old argument, when not None, override the new one.
 DEPRECATED_ARGUMENTS: dict[str, tuple[str, frozenset[str]]] = {
@@ -60,24 +71,34 @@ def architecture_for_smp_class(model_class: str) -> str:
 
 
 def spec_from_smp_kwargs(
-    model_class: str, kwargs: Mapping[str, Any], origins: dict[tuple[str, ...], str] | None = None
+    model_class: str,
+    kwargs: Mapping[str, Any],
+    origins: dict[tuple[str, ...], str] | None = None,
+    ignored: list[str] | None = None,
 ) -> dict[str, Any]:
     """The spec mapping equivalent to ``smp.<model_class>(**kwargs)``.
 
     Tuples become lists; ``None`` arguments are left out where they mean
     "default". ``origins``, when given, is filled with spec path -> SMP
-    argument, so that errors can point back at the argument. Raises
+    argument, so that errors can point back at the argument; ``ignored``
+    with the arguments SMP ignores (left out, with a UserWarning). Raises
     :class:`SMPConfigError` for arguments specseg cannot represent.
     """
     arch = architecture_for_smp_class(model_class)
     section = SECTIONS[arch]
     kwargs, renamed = _current_names(model_class, kwargs)
+    kwargs, dropped = _without_ignored(model_class, kwargs)
+    if ignored is not None:
+        ignored.extend(dropped)
     spec: dict[str, Any] = {"specseg": 1, "encoder": {}, "decoder": {"architecture": arch}, "head": {}}
     params: dict[str, Any] = {}
     for key, value in kwargs.items():
         value = _plain(value)
         if key in section.smp_renames:
             spec["decoder"][section.smp_renames[key]] = value
+        elif key == "encoder_output_stride" and model_class not in OUTPUT_STRIDE_CLASSES:
+            if value is not None:
+                params[key] = value  # not SMP's parameter here: SMP hands it to the (tu-) encoder as is
         elif key in _ENCODER_KEYS:
             if key == "encoder_weights":
                 if value not in (None, False):
@@ -124,6 +145,30 @@ def spec_path_of(argument: str) -> str:
     return f"encoder.params.{argument}"
 
 
+def _without_ignored(model_class: str, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """``kwargs`` without ``encoder_output_stride`` where SMP ignores it, and its name (with a UserWarning).
+
+    SMP hands keyword arguments its constructor does not name to
+    ``get_encoder``, which passes them on to ``tu-`` encoders only: on U-Net,
+    FPN, ... with any other encoder, ``encoder_output_stride`` is recorded in
+    config.json and changes nothing (output stride 32). Other such arguments
+    are left to the encoder, which refuses what it does not take.
+    """
+    encoder_name = str(kwargs.get("encoder_name", SMP_DEFAULT_ENCODER))
+    if encoder_name.startswith("tu-") or model_class in OUTPUT_STRIDE_CLASSES:
+        return dict(kwargs), []
+    dropped = [key for key in ("encoder_output_stride",) if kwargs.get(key) is not None]
+    if dropped:
+        warnings.warn(
+            f"SMP's {model_class} ignores {', '.join(dropped)} for encoder {encoder_name!r} (SMP passes such arguments "
+            "to tu- encoders only, and builds the network without them); they are left out, so the spec builds "
+            "the network SMP built",
+            UserWarning,
+            stacklevel=3,
+        )
+    return {k: v for k, v in kwargs.items() if k not in dropped}, dropped
+
+
 def _current_names(model_class: str, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     """``kwargs`` with SMP's deprecated names replaced as SMP does (with its DeprecationWarning).
 
@@ -155,6 +200,8 @@ def _origins(model_class: str, kwargs: Mapping[str, Any], renames: Mapping[str, 
     for key in kwargs:
         if key in renames:
             out[("decoder", renames[key])] = key
+        elif key == "encoder_output_stride" and model_class not in OUTPUT_STRIDE_CLASSES:
+            out[("encoder", "params", key)] = key
         elif key in _ENCODER_KEYS:
             out[("encoder", _ENCODER_KEYS[key])] = key
         elif key in _HEAD_KEYS:

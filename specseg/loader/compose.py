@@ -32,8 +32,10 @@ from specseg.loader.yaml_reader import compose_yaml
 MAX_EXTENDS_CHAIN = 16
 #: Files one spec may load through ``extends`` in all, counting each time a file is named.
 MAX_EXTENDS_LOADS = 64
-#: Nodes all the files of one spec may hold together (the same budget as one file).
+#: Nodes all the files of one spec may hold together (the same budget as one file); ``--set`` values count too.
 MAX_COMPOSED_NODES = MAX_NODES
+#: ``--set`` overrides one command may apply (each costs time in the size of the spec).
+MAX_OVERRIDES = 1000
 _PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*(\.[A-Za-z_][A-Za-z0-9_]*(\[\d+\])*)*\Z")
 _PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
@@ -199,9 +201,17 @@ def parse_override_path(text: str) -> SpecPath:
     return tuple(int(index) if index else key for key, index in _PART.findall(text))
 
 
-def apply_override(doc: Document, override: str) -> None:
-    """Apply one ``PATH=VALUE`` override to ``doc`` (in place); errors name the override."""
-    label = f"--set {override}"
+def _override_label(override: str) -> str:
+    """How messages name an override: ``--set PATH=VALUE``, cut short when the value is long."""
+    return f"--set {override}" if len(override) <= 100 else f"--set {override[:97]}..."
+
+
+def apply_override(doc: Document, override: str, max_nodes: int = MAX_NODES) -> None:
+    """Apply one ``PATH=VALUE`` override to ``doc`` (in place); errors name the override.
+
+    ``max_nodes`` bounds the value's nodes (what the spec's other parts left of the budget).
+    """
+    label = _override_label(override)
     if "=" not in override:
         raise SpecError([SpecIssue("expected PATH=VALUE, e.g. head.classes=5", (), Location(label, 1, 1))])
     raw_path, value_text = override.split("=", 1)
@@ -211,7 +221,7 @@ def apply_override(doc: Document, override: str) -> None:
         raise SpecError([SpecIssue(str(exc), (), Location(label, 1, 1))]) from None
     value_loc = Location(label, 1, len(raw_path) + 2)
     try:
-        value_doc = to_document(compose_yaml(value_text, label), label) if value_text.strip() else None
+        value_doc = to_document(compose_yaml(value_text, label, max_nodes), label, max_nodes) if value_text.strip() else None
     except SpecError as exc:
         raise SpecError([SpecIssue(i.message, path, value_loc) for i in exc.issues]) from None
     value = value_doc.data if value_doc is not None else None
@@ -241,7 +251,8 @@ def apply_override(doc: Document, override: str) -> None:
     elif not isinstance(node, dict):
         raise SpecError([SpecIssue(f"cannot set key {last!r} inside a non-mapping value", path[:-1], value_loc)])
     node[last] = value
-    _drop_positions(doc, path)
+    if path in doc.values or path in doc.keys:  # only a replaced value has positions below it to drop
+        _drop_positions(doc, path)
     doc.values[path] = value_loc
     doc.keys[path] = Location(label, 1, 7)
     if value_doc is not None:
@@ -263,8 +274,11 @@ def compose(source: Any, overrides: Sequence[str] = ()) -> tuple[Document, Path 
         chain = (Path(source).resolve(),)
     if isinstance(doc.data, dict):
         doc = _resolve_extends(doc, base_dir, chain, _Budget(len(doc.values)))
+    if len(overrides) > MAX_OVERRIDES:
+        label = _override_label(overrides[MAX_OVERRIDES])
+        raise SpecError([SpecIssue(f"more than {MAX_OVERRIDES} --set overrides; put the values in a spec file", (), Location(label, 1, 1))])
     for override in overrides:
-        apply_override(doc, override)
+        apply_override(doc, override, max(MAX_COMPOSED_NODES - len(doc.values), 1))
     migrate_document(doc)
     return doc, base_dir
 

@@ -89,7 +89,7 @@ def to_document(root: Node, file: str, max_nodes: int = MAX_NODES) -> Document:
                         f"document expands to more than {max_nodes} nodes "
                         "(YAML aliases multiply content); refusing to load it"
                         if max_nodes >= MAX_NODES
-                        else f"the spec and its bases hold more than {MAX_NODES} nodes together; refusing to load this base",
+                        else f"the spec, its bases and its --set values hold more than {MAX_NODES} nodes together; refusing to load this part",
                         path,
                         node.location,
                     )

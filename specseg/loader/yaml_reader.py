@@ -246,7 +246,7 @@ def compose_yaml(text: str, file: str, max_nodes: int = MAX_NODES) -> Node:
                 (
                     f"document expands to more than {MAX_NODES} nodes (YAML aliases multiply content); refusing to load it"
                     if max_nodes >= MAX_NODES
-                    else f"the spec and its bases hold more than {MAX_NODES} nodes together; refusing to load this base"
+                    else f"the spec, its bases and its --set values hold more than {MAX_NODES} nodes together; refusing to load this part"
                 ),
                 location,
                 child_path(),
