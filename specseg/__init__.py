@@ -18,6 +18,8 @@ _LAZY = {
     "build": "specseg.builder:build",
     "load": "specseg.artifacts:load",
     "save_artifact": "specseg.artifacts:save_artifact",
+    "save_pretrained": "specseg.hub:save_pretrained",
+    "push_to_hub": "specseg.hub:push_to_hub",
     "SegmentationModel": "specseg.model:SegmentationModel",
     "EncoderMixin": "specseg.encoders.base:EncoderMixin",
     "ModelSpec": "specseg.spec.model:ModelSpec",

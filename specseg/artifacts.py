@@ -325,13 +325,30 @@ def _section_value(spec: dict[str, Any], section: str, key: str) -> Any:
     return part.get(key) if isinstance(part, dict) else None
 
 
+def local_artifact(source: str | os.PathLike[str]) -> Path:
+    """The local file an artifact source names: the file itself, ``model.safetensors`` in a
+    :func:`specseg.save_pretrained` folder, or a ``hf://OWNER/REPO[@REVISION]`` repository's
+    ``model.safetensors`` (downloaded through huggingface_hub, or taken from its cache).
+    """
+    from specseg.hub import ARTIFACT_NAME, hub_file, is_hub_source
+
+    if is_hub_source(source):
+        return hub_file(str(source))
+    path = Path(source)
+    if path.is_dir() and (path / ARTIFACT_NAME).is_file():
+        return path / ARTIFACT_NAME
+    return path
+
+
 def read_artifact_info(path: str | os.PathLike[str]) -> ArtifactInfo:
     """Read and check an artifact's metadata (torch-free; tensors are not loaded).
 
-    Raises :class:`ArtifactError` when the file is not a safetensors file or
-    is one without specseg's metadata (e.g. a plain state dict).
+    ``path`` is any source :func:`local_artifact` accepts (a file, a
+    save_pretrained folder, ``hf://OWNER/REPO[@REVISION]``). Raises
+    :class:`ArtifactError` when the file is not a safetensors file or is one
+    without specseg's metadata (e.g. a plain state dict).
     """
-    path = Path(path)
+    path = local_artifact(path)
     header = _read_header(path)
     meta = header.metadata
     if meta.get("format") != ARTIFACT_FORMAT:
@@ -401,6 +418,10 @@ def _check_encoder_source(info: ArtifactInfo, encoder_name: str) -> str | None:
 
 def load(path: str | os.PathLike[str], max_memory: int | float | str | None = None) -> "SegmentationModel":
     """Rebuild the model stored in an artifact, from the file alone and offline.
+
+    ``path``: an artifact file, a folder written by :func:`specseg.save_pretrained`,
+    or ``hf://OWNER/REPO[@REVISION]`` (the repository's ``model.safetensors``,
+    through the Hugging Face cache; ``HF_HUB_OFFLINE=1`` uses the cache only).
 
     The embedded spec is validated, the network built on the meta device
     without downloading encoder weights, and the file's tensors assigned in

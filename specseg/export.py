@@ -176,17 +176,47 @@ def _dynamic_shapes() -> dict[str, dict[int, Any]]:
     return {"x": {0: auto, 2: auto, 3: auto}}
 
 
-def export_program(model: "SegmentationModel", example: "torch.Tensor") -> "torch.export.ExportedProgram":
+def size_dependent_padding(model: "torch.nn.Module") -> list[str]:
+    """Module types in ``model`` that compute their padding from the input's height and width.
+
+    TensorFlow-style "same" padding (timm's ``Conv2dSame``, ``MaxPool2dSame``,
+    ``AvgPool2dSame``, ``StdConv2dSame``; SMP's dynamic same-padding layers)
+    evaluates ``ceil(size / stride)`` and ``max(...)`` on the input size at
+    every such layer. With a symbolic height and width, torch.export's shape
+    solver faces one nested case split per layer (an EfficientNet-B0 has
+    dozens) and runs for an hour before failing, so these models are
+    exported with a fixed height and width.
+    """
+    found = {
+        type(m).__name__
+        for m in model.modules()
+        if type(m).__name__.endswith("Same") or "DynamicSamePadding" in type(m).__name__
+    }
+    return sorted(found)
+
+
+def export_program(
+    model: "SegmentationModel", example: "torch.Tensor", static: bool = False
+) -> "torch.export.ExportedProgram":
     """Capture ``model`` with ``torch.export`` for ``example``, batch/height/width dynamic where possible.
 
     When the shape constraints of a dynamic height and width cannot be
     solved (sizes converted to Python numbers inside the model), the capture
     is retried with only the batch dynamic: a fixed-size export, which
-    :class:`ExportResult` reports, is more useful than none.
+    :class:`ExportResult` reports, is more useful than none. Models whose
+    padding depends on the input size (:func:`size_dependent_padding`) are
+    captured with a fixed height and width from the start; ``static`` fixes
+    every dimension at the example's size.
     """
     import torch
 
-    attempts = (_dynamic_shapes(), {"x": {0: torch.export.Dim.AUTO}})
+    batch_only = {"x": {0: torch.export.Dim.AUTO}}
+    if static:
+        attempts: tuple[Any, ...] = (None,)
+    elif size_dependent_padding(model):
+        attempts = (batch_only,)
+    else:
+        attempts = (_dynamic_shapes(), batch_only)
     first_error: Exception | None = None
     for dynamic_shapes in attempts:
         try:
@@ -209,15 +239,23 @@ def _program_dynamic(program: "torch.export.ExportedProgram") -> dict[str, bool]
     return {dim: not is_concrete_int(shape[i]) for dim, i in (("batch", 0), ("height", 2), ("width", 3))}
 
 
-def _fixed_notes(dynamic: dict[str, bool], shape: Sequence[int], model: "torch.nn.Module") -> list[str]:
+def _fixed_notes(dynamic: dict[str, bool], shape: Sequence[int], model: "torch.nn.Module", static: bool = False) -> list[str]:
     fixed = [d for d, ok in dynamic.items() if not ok]
     if not fixed:
         return []
     sizes = {"batch": shape[0], "height": shape[2], "width": shape[3]}
     what = ", ".join(f"{d} {sizes[d]}" for d in fixed)
     why = ""
-    if ("height" in fixed or "width" in fixed) and fixed_input_size(model) is not None:
+    padding = size_dependent_padding(model)
+    if static:
+        why = " (a static-shape export was asked for)"
+    elif ("height" in fixed or "width" in fixed) and fixed_input_size(model) is not None:
         why = " (the encoder takes this image size only; set encoder.params.dynamic_img_size: true for any size)"
+    elif ("height" in fixed or "width" in fixed) and padding:
+        why = (
+            f" (the encoder pads 'same' from the input size ({', '.join(padding)}), which torch.export cannot solve "
+            "for a symbolic height and width in reasonable time; export again with --input-shape for other sizes)"
+        )
     return [f"the export accepts inputs with {what} only{why}"]
 
 
@@ -280,12 +318,19 @@ def _parameter_bytes(model: "torch.nn.Module") -> int:
     return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
 
 
+def require_onnx() -> None:
+    """Raise :class:`ExportError` naming the ``[onnx]`` extra when onnx or onnxscript is missing (checked before building)."""
+    _require_onnx()
+
+
 def _require_onnx() -> None:
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401 - torch's ONNX exporter needs both
     except ImportError:
-        raise ExportError("ONNX export needs the onnx and onnxscript packages: pip install onnx onnxscript") from None
+        raise ExportError(
+            "ONNX export needs the onnx and onnxscript packages, which the [onnx] extra installs: pip install 'specseg[onnx]'"
+        ) from None
 
 
 def _write_onnx(
@@ -296,6 +341,7 @@ def _write_onnx(
     force: bool,
     external_data: bool | None,
     opset: int | None,
+    static: bool = False,
 ) -> ExportResult:
     import torch
 
@@ -312,6 +358,7 @@ def _write_onnx(
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExportError(f"torch.onnx could not translate the model: {type(exc).__name__}: {first}") from exc
     assert onnx_program is not None
+    _name_dimensions(onnx_program.model)
     files = [path]
     if not external_data:
         with atomic_target(path, force) as tmp:
@@ -331,18 +378,64 @@ def _write_onnx(
                 commit(staged_data, data, force)
                 files.append(data)
             commit(staged, path, force)
-    return ExportResult(path, "onnx", tuple(example.shape), dynamic, files, _fixed_notes(dynamic, example.shape, model))
+    return ExportResult(path, "onnx", tuple(example.shape), dynamic, files, _fixed_notes(dynamic, example.shape, model, static))
+
+
+def _name_dimensions(model: Any) -> None:
+    """Name the ONNX graph's dynamic dimensions ``batch``, ``height``, ``width`` (``mask_height``, ... for outputs).
+
+    The exporter names them after torch.export's symbols or their
+    expressions (``s0``, or a long formula for an output size after several
+    poolings). An output dimension equal to an input symbol takes its name;
+    any other symbolic one is named after its output and axis.
+    """
+    import onnx_ir as ir
+
+    axes = ("batch", "channels", "height", "width")
+    (source,) = model.graph.inputs
+    rename: dict[str, str] = {}
+    dims: list[Any] = []
+    for axis, dim in enumerate(source.shape):
+        symbol = getattr(dim, "value", None)
+        if isinstance(symbol, str):
+            rename[symbol] = axes[axis]
+            dims.append(axes[axis])
+        else:
+            dims.append(dim)
+    source.shape = ir.Shape(dims)
+    for output in model.graph.outputs:
+        if output.shape is None:
+            continue
+        named: list[Any] = []
+        for axis, dim in enumerate(output.shape):
+            symbol = getattr(dim, "value", None)
+            if isinstance(symbol, str):
+                named.append(rename.get(symbol, f"{output.name}_{axes[axis] if len(output.shape) == 4 else f'dim{axis}'}"))
+            else:
+                named.append(dim)
+        output.shape = ir.Shape(named)
 
 
 def _write_pt2(
-    model: "SegmentationModel", path: Path, example: "torch.Tensor", program: "torch.export.ExportedProgram", force: bool
+    model: "SegmentationModel",
+    path: Path,
+    example: "torch.Tensor",
+    program: "torch.export.ExportedProgram",
+    force: bool,
+    static: bool = False,
 ) -> ExportResult:
     import torch
 
     dynamic = _program_dynamic(program)
-    with atomic_target(path, force) as tmp:
-        torch.export.save(program, str(tmp))
-    return ExportResult(path, "pt2", tuple(example.shape), dynamic, [path], _fixed_notes(dynamic, example.shape, model))
+    try:
+        with atomic_target(path, force) as tmp:
+            torch.export.save(program, str(tmp))
+    except Exception as exc:  # noqa: BLE001 - e.g. SerializeError on a symbolic expression the format cannot hold
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExportError(
+            f"torch.export could not save the program: {type(exc).__name__}: {first[:300]}; try --static-shape"
+        ) from exc
+    return ExportResult(path, "pt2", tuple(example.shape), dynamic, [path], _fixed_notes(dynamic, example.shape, model, static))
 
 
 def _second_shape(model: "SegmentationModel", shape: Sequence[int], batch_only: bool = False) -> tuple[int, ...]:
@@ -435,8 +528,14 @@ def export_models(
     check: bool = True,
     external_data: bool | None = None,
     opset: int | None = None,
+    static: bool = False,
 ) -> list[ExportResult]:
     """Write ``model`` to each of ``paths``, in the format each suffix names (:data:`FORMATS`).
+
+    ``static`` (ONNX and ``.pt2``) fixes batch, height and width at the
+    example's sizes: a quick capture for models whose dynamic capture is slow.
+    When one export fails, the :class:`ExportError` carries the results of
+    those already written in its ``written`` attribute.
 
     ``.onnx`` and ``.pt2`` share one ``torch.export`` capture. ``input_shape``
     (N,C,H,W) is the example the exports trace; the default is
@@ -475,22 +574,26 @@ def export_models(
     program = None
     with _eval_mode(model), _quiet():
         for target, kind in zip(targets, kinds):
-            if kind == "safetensors":
-                from specseg.artifacts import save_artifact
+            try:
+                if kind == "safetensors":
+                    from specseg.artifacts import save_artifact
 
-                save_artifact(model, target, force=force)
-                results.append(ExportResult(target, "safetensors", None, {}, [target], []))
-                continue
-            if kind in ("onnx", "pt2") and program is None:
-                program = export_program(model, example)
-            if kind == "onnx":
-                assert program is not None
-                results.append(_write_onnx(model, target, example, program, force, external_data, opset))
-            elif kind == "pt2":
-                assert program is not None
-                results.append(_write_pt2(model, target, example, program, force))
-            else:
-                results.append(_write_torchscript(model, target, example, check, force))
+                    save_artifact(model, target, force=force)
+                    results.append(ExportResult(target, "safetensors", None, {}, [target], []))
+                    continue
+                if kind in ("onnx", "pt2") and program is None:
+                    program = export_program(model, example, static=static)
+                if kind == "onnx":
+                    assert program is not None
+                    results.append(_write_onnx(model, target, example, program, force, external_data, opset, static))
+                elif kind == "pt2":
+                    assert program is not None
+                    results.append(_write_pt2(model, target, example, program, force, static))
+                else:
+                    results.append(_write_torchscript(model, target, example, check, force))
+            except ExportError as exc:
+                exc.written = list(results)  # type: ignore[attr-defined] - reported by the CLI
+                raise
     return results
 
 

@@ -148,6 +148,10 @@ def test_onnx_matches_eager_at_other_sizes(arch: str, exports: dict[str, dict[st
     session = ort.InferenceSession(result["path"], providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input"]
     assert [o.name for o in session.get_outputs()] == ["mask", "labels"]
+    # Readable dimension names, not torch.export's symbols or size formulas.
+    assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
+    for output in session.get_outputs():
+        assert all(isinstance(d, int) or d in ("batch", "height", "width") or d.startswith(f"{output.name}_") for d in output.shape), output.shape
     got = session.run(None, {"input": x.numpy()})
     assert_outputs_equal([torch.from_numpy(a) for a in got], expected, atol=1e-4)
     assert result["dynamic"] == {"batch": True, "height": True, "width": True}
@@ -248,3 +252,89 @@ def test_cli_build_writes_torchscript(tmp_path: Path, capsys: pytest.CaptureFixt
     assert written["input_shape"] == [2, 3, 64, 64]  # batch raised to 2 for the trace
     assert written["dynamic"] == {"batch": True, "height": True, "width": True}
     assert torch.jit.load(str(out))(torch.zeros(1, 3, 96, 64)).shape == (1, 1, 96, 64)
+
+
+# --- exports that must finish in minutes, and what is reported when one fails ------------------
+
+
+@pytest.mark.parametrize("encoder", ["efficientnet-b0", "tu-efficientnet_b0"])
+def test_efficientnet_fpn_exports_finish(encoder: str, tmp_path: Path) -> None:
+    """TF-style 'same' padding (efficientnet-b0) made torch.export's shape solver run for an hour:
+    such encoders are captured with a fixed height and width, and the result says so."""
+    import json
+    import subprocess
+    import sys
+
+    if not HAVE_ONNX_EXPORT:
+        pytest.skip("onnx and onnxscript are not installed")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"specseg: 1\nencoder: {{name: {encoder}}}\ndecoder: {{architecture: fpn}}\naux_params: {{classes: 3}}\n")
+    onnx_file, pt2_file = tmp_path / "m.onnx", tmp_path / "m.pt2"
+    result = subprocess.run(
+        [sys.executable, "-m", "specseg", "build", str(spec), "--input-shape", "1,3,64,64", "-o", str(onnx_file), "-o", str(pt2_file), "--json"],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    written = {w["format"]: w for w in json.loads(result.stdout)["written"]}
+    assert set(written) == {"onnx", "pt2"}
+    model = specseg.build(spec).eval()
+    x = torch.randn(3, 3, 64, 64)
+    with torch.inference_mode():
+        expected = model(x)
+    program = torch.export.load(str(pt2_file)).module()
+    assert_outputs_equal(program(x), expected, atol=1e-4)
+    if encoder == "efficientnet-b0":
+        assert written["onnx"]["dynamic"] == {"batch": True, "height": False, "width": False}
+        assert "pads 'same' from the input size" in written["onnx"]["notes"][0]
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[0] == "batch"
+    got = session.run(None, {"input": x.numpy()})
+    assert_outputs_equal([torch.from_numpy(a) for a in got], expected, atol=1e-4)
+
+
+def test_static_shape_fixes_every_dimension(tmp_path: Path) -> None:
+    model = specseg.build(small_spec("unet")).eval()
+    (result,) = export_models(model, [tmp_path / "m.pt2"], input_shape=(2, 3, 64, 64), static=True)
+    assert result.dynamic == {"batch": False, "height": False, "width": False}
+    assert "a static-shape export was asked for" in result.notes[0]
+
+
+def test_missing_onnx_is_refused_before_building(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    blocker = tmp_path / "blocker"
+    for name in ("onnx", "onnxscript"):
+        (blocker / name).mkdir(parents=True)
+        (blocker / name / "__init__.py").write_text(f"raise ImportError('{name} is not installed here')\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("specseg: 1\nencoder: {name: resnet18, depth: 3}\ndecoder: {architecture: unet, channels: [16, 16, 16]}\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocker), str(Path(__file__).resolve().parent.parent)])}
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "specseg", "build", str(spec), "-o", str(tmp_path / "m.onnx")], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 1
+    assert "pip install 'specseg[onnx]'" in result.stderr and "parameters:" not in result.stdout
+    assert not (tmp_path / "m.onnx").exists()
+    assert time.monotonic() - start < 120
+
+
+def test_cli_reports_what_was_written_before_a_failed_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import specseg.export as export
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise export.ExportError("torch.export could not capture the model: a test's refusal")
+
+    monkeypatch.setattr(export, "export_program", refuse)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("specseg: 1\nencoder: {name: resnet18, depth: 3}\ndecoder: {architecture: unet, channels: [16, 16, 16]}\n")
+    artifact = tmp_path / "m.safetensors"
+    assert main(["build", str(spec), "--input-shape", "1,3,64,64", "-o", str(artifact), "-o", str(tmp_path / "m.pt2")]) == 1
+    out, err = capsys.readouterr()
+    assert f"wrote:        {artifact} (safetensors)" in out
+    assert "a test's refusal" in err and artifact.exists() and not (tmp_path / "m.pt2").exists()

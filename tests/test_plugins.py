@@ -234,7 +234,8 @@ _ALPHA = {
                 return out
 
         def entries():
-            return {"alpha_net": {"encoder": AlphaEncoder, "pretrained_settings": {}, "params": {"width": 2}}}
+            demo = {"url": "https://example.invalid/alpha.pth", "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+            return {"alpha_net": {"encoder": AlphaEncoder, "pretrained_settings": {"demo": demo, "aerial": demo}, "params": {"width": 2}}}
     """,
     "alpha_plugin/broken.py": """
         raise ImportError("this plugin module is broken on purpose")
@@ -363,3 +364,28 @@ def test_disable_plugins(site: Path) -> None:
     out = _drive(site, SPECSEG_DISABLE_PLUGINS="1")
     assert out["validate_example"].startswith("error: ") and "unknown encoder 'example_tiny'" in out["validate_example"]
     assert out["plugins"] == {} and out["build_builtin"] == "ResNetEncoder"
+
+
+def test_list_encoders_gives_plugins_a_weights_list(site: Path) -> None:
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    result = subprocess.run(
+        [sys.executable, "-m", "specseg", "list", "encoders", "--json", "--filter", "*_[nt]*"], capture_output=True, text=True, env=environ, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["alpha_net"]["weights"] == ["aerial", "demo"]  # its pretrained_settings, once imported
+    assert rows["example_tiny"]["weights"] == []
+    assert rows["broken_net"]["weights"] == []  # fails to import: an empty list and a warning naming it
+    assert "broken_net" in result.stderr and "warning:" in result.stderr
+    assert all(isinstance(r["weights"], list) for r in rows.values())
+
+
+def test_example_plugin_tests_pass_after_the_readme_install_steps(site: Path) -> None:
+    """README: `pip install ./examples/specseg-example-plugin` then `python -m pytest examples/specseg-example-plugin/tests`."""
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+        capture_output=True, text=True, env=environ, cwd=ROOT, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -70,20 +71,33 @@ def build(args: argparse.Namespace) -> int:
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
     max_memory = _max_memory(getattr(args, "max_memory", None))
     output = getattr(args, "output", None)
-    out_paths = [Path(o) for o in ([output] if isinstance(output, str) else output or [])]
+    outputs = [str(o) for o in ([output] if isinstance(output, str) else output or [])]
+    folders = [Path(o) for o in outputs if _is_folder_output(o)]
+    out_paths = [Path(o) for o in outputs if not _is_folder_output(o)]
+    from_artifact = _is_artifact_source(args.spec)
+    if from_artifact and args.overrides:
+        raise UsageError(f"--set changes specs; {args.spec} is a trained model whose spec is fixed (edit a copy of its spec.yaml instead)")
     if getattr(args, "dry_run", False):
-        if out_paths:
+        if outputs:
             raise UsageError("--dry-run builds nothing to write; drop -o/--output, or drop --dry-run")
+        if from_artifact:
+            raise UsageError(f"--dry-run takes a spec file; {args.spec} is an artifact (see `specseg inspect {args.spec}`)")
         return _dry_run(args, shape)
     _check_outputs(out_paths, getattr(args, "force", False))
+    _check_folders(folders, getattr(args, "force", False))
 
     import torch
 
     from specseg.builder import describe_loss, guarded_build, resolve
 
-    # The guard of specseg.build, plus the forward passes this command runs (test pass, trace).
-    resolved_spec, doc, base = resolve(Path(args.spec), args.overrides)
-    model = guarded_build(resolved_spec, doc, base, max_memory, forward_shapes=_forward_shapes(resolved_spec, shape, out_paths))
+    if from_artifact:
+        from specseg.artifacts import load
+
+        model = load(args.spec)
+    else:
+        # The guard of specseg.build, plus the forward passes this command runs (test pass, trace).
+        resolved_spec, doc, base = resolve(Path(args.spec), args.overrides)
+        model = guarded_build(resolved_spec, doc, base, max_memory, forward_shapes=_forward_shapes(resolved_spec, shape, out_paths))
     spec = model.spec
     example_shape = shape  # the export's example input: --input-shape, else the exporter's default
     if shape is None:
@@ -114,8 +128,26 @@ def build(args: argparse.Namespace) -> int:
     if out_paths:
         from specseg.export import export_models
 
-        written = export_models(model, out_paths, input_shape=example_shape, force=getattr(args, "force", False))
+        from specseg.export import ExportError
+
+        try:
+            written = export_models(
+                model, out_paths, input_shape=example_shape, force=getattr(args, "force", False), static=getattr(args, "static_shape", False)
+            )
+        except ExportError as exc:
+            # Say what was written before the failing export (stdout), then the error (stderr, exit 1).
+            for done in getattr(exc, "written", []):
+                _print_written(done.to_dict())
+            raise
         summary["written"] = [w.to_dict() for w in written]
+    for folder in folders:
+        from specseg.hub import ARTIFACT_NAME, CARD_NAME, SPEC_NAME, save_pretrained
+
+        save_pretrained(model, folder, force=getattr(args, "force", False))
+        files = [str(folder / name) for name in (ARTIFACT_NAME, SPEC_NAME, CARD_NAME)]
+        summary.setdefault("written", []).append(
+            {"path": str(folder), "format": "folder", "input_shape": None, "dynamic": {}, "files": files, "notes": []}
+        )
     if args.json:
         _emit_json(summary)
     else:
@@ -183,8 +215,10 @@ def _max_memory(text: str | None) -> str | None:
 def _check_outputs(paths: list[Path], force: bool) -> None:
     """Refuse unknown suffixes, repeated or existing files before spending time on the build."""
     from specseg.cli.usage import UsageError
-    from specseg.export import format_for
+    from specseg.export import format_for, require_onnx
 
+    if any(p.suffix.lower() == ".onnx" for p in paths):
+        require_onnx()  # before minutes of building: names the [onnx] extra
     if len({p.resolve() for p in paths}) != len(paths):
         raise UsageError("-o names the same file twice")
     for path in paths:
@@ -238,6 +272,31 @@ def _nearest_existing(folder: Path) -> Path:
     while not (folder.exists() or folder.is_symlink()) and folder != folder.parent:
         folder = folder.parent
     return folder
+
+
+def _is_folder_output(text: str) -> bool:
+    """``-o DIR/`` (a trailing separator) or an existing folder: a Hub-ready folder (save_pretrained)."""
+    return text.endswith(("/", os.sep)) or Path(text).is_dir()
+
+
+def _is_artifact_source(text: str) -> bool:
+    """A trained model rather than a spec: ``hf://...``, a ``.safetensors`` artifact, or a save_pretrained folder."""
+    from specseg.hub import ARTIFACT_NAME, is_hub_source
+
+    return is_hub_source(text) or text.lower().endswith(".safetensors") or (Path(text) / ARTIFACT_NAME).is_file()
+
+
+def _check_folders(folders: list[Path], force: bool) -> None:
+    """Refuse a folder output whose files exist (without --force) or that is a file, before building."""
+    from specseg.cli.usage import UsageError
+    from specseg.hub import ARTIFACT_NAME, CARD_NAME, SPEC_NAME
+
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"-o {folder}/: {folder} is a file, not a folder")
+        for name in (ARTIFACT_NAME, SPEC_NAME, CARD_NAME):
+            if not force and (folder / name).exists():
+                raise FileExistsError(f"{folder / name} exists; use --force to overwrite it")
 
 
 def _print_written(output: dict[str, Any]) -> None:
@@ -314,7 +373,7 @@ def inspect_artifact(args: argparse.Namespace) -> int:
     """``specseg inspect PATH``: the spec, hash and versions in an artifact; exit 1 if its hash does not match."""
     from specseg.artifacts import read_artifact_info
 
-    info = read_artifact_info(Path(args.path))
+    info = read_artifact_info(args.path)  # a file, a save_pretrained folder or hf://OWNER/REPO[@REVISION]
     data = info.to_dict()
     if args.json:
         _emit_json(data)
@@ -484,7 +543,7 @@ def schema(args: argparse.Namespace) -> int:
     """``specseg schema [-o FILE]``: print or write the JSON Schema."""
     from specseg.schema import schema_text
 
-    text = schema_text()
+    text = schema_text(with_timm=getattr(args, "with_timm", False))
     if args.output:
         path = Path(args.output)
         # The schema file is a generated artifact meant to be refreshed in place; any other file is the user's.

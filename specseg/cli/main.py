@@ -85,7 +85,12 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=commands.diff_specs)
 
     p = sub.add_parser("build", help="validate, build, run one forward pass and summarise the model")
-    p.add_argument("spec", metavar="SPEC", help="spec file (.yaml, .yml, .json)")
+    p.add_argument(
+        "spec",
+        metavar="SPEC",
+        help="spec file (.yaml, .yml, .json), or a trained model: an artifact (.safetensors), a save_pretrained folder, "
+        "or hf://OWNER/REPO[@REVISION] on the Hugging Face Hub",
+    )
     add_set(p)
     p.add_argument(
         "--input-shape",
@@ -99,9 +104,16 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OUT",
         action="append",
         help="also write the model, in the format OUT's suffix names: .safetensors (artifact: weights + spec), "
-        ".onnx, .pt2 (torch.export) or .pt (TorchScript); repeat for several formats from one build",
+        ".onnx, .pt2 (torch.export) or .pt (TorchScript), or DIR/ for a Hugging Face Hub-ready folder (artifact, "
+        "spec.yaml, model card README.md); repeat for several formats from one build",
     )
     p.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
+    p.add_argument(
+        "--static-shape",
+        action="store_true",
+        help="ONNX and .pt2 exports: fix batch, height and width at the example input's sizes (a quick capture; "
+        "give the size with --input-shape)",
+    )
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -115,13 +127,22 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=commands.build)
 
     p = sub.add_parser("inspect", help="show the spec, hash and versions embedded in a .safetensors artifact (does not import torch)")
-    p.add_argument("path", metavar="PATH", help="artifact written by `specseg build SPEC -o FILE.safetensors`")
+    p.add_argument(
+        "path",
+        metavar="PATH",
+        help="artifact written by `specseg build SPEC -o FILE.safetensors`, a save_pretrained folder, or hf://OWNER/REPO[@REVISION]",
+    )
     p.add_argument("--json", action="store_true", help="print everything as one JSON object")
     p.set_defaults(run=commands.inspect_artifact)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec format")
     p.add_argument("-o", "--output", metavar="FILE", help="write the schema to FILE instead of stdout (an existing specseg schema is refreshed)")
     p.add_argument("--force", action="store_true", help="overwrite FILE even if it is not a specseg schema")
+    p.add_argument(
+        "--with-timm",
+        action="store_true",
+        help="also list every tu- encoder name of the installed timm, for completion in editors (imports timm)",
+    )
     p.set_defaults(run=commands.schema)
 
     p = sub.add_parser("import-smp", help="convert an SMP save_pretrained model (folder or Hugging Face repository) into spec.yaml + weights")

@@ -113,6 +113,10 @@ def _version(doc: Document) -> Any:
     return doc.data.get("specseg") if isinstance(doc.data, dict) else None
 
 
+def _is_version(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _check_same_version(base: Document, top: Document) -> None:
     """A base stating another format version than the file extending it is refused, naming both."""
     a, b = _version(base), _version(top)
@@ -122,7 +126,8 @@ def _check_same_version(base: Document, top: Document) -> None:
         [
             SpecIssue(
                 f"this base states spec format version {a!r} but {top.file} states {b!r}; a spec and its bases "
-                "must use the same format version (update the older file, e.g. with specseg fmt)",
+                "must use the same format version"
+                + (f" (write the older file in version {max(a, b)})" if _is_version(a) and _is_version(b) else ""),
                 ("specseg",),
                 base.locate(("specseg",)),
                 related=((("specseg",), top.locate(("specseg",))),),

@@ -49,6 +49,8 @@ class FPNDecoderSpec(DecoderSpec):
     segmentation_channels: Channels = Field(
         128,
         description=f"Channels of each level's segmentation branch (GroupNorm with {FPN_GROUPS} groups, so a multiple of {FPN_GROUPS}).",
+        # The rule cross_issues enforces with its own message, stated for JSON Schema clients too.
+        json_schema_extra={"multipleOf": FPN_GROUPS},
     )
     merge_policy: Literal["add", "cat"] = Field(
         "add",

@@ -45,6 +45,8 @@ class UPerNetDecoderSpec(DecoderSpec):
         description=NORM_DESCRIPTION
         + " The 3x3 convolution closing the pyramid pooling module is always batch-normalised, as in SMP. "
         "instancenorm is refused: the pooling module normalises a 1x1 pooled map, which instance normalisation cannot do.",
+        # The refusal cross_issues makes, stated for JSON Schema clients too (both spellings).
+        json_schema_extra={"not": {"anyOf": [{"const": "instancenorm"}, {"type": "object", "properties": {"type": {"const": "instancenorm"}}, "required": ["type"]}]}},
     )
 
     def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
