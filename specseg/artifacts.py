@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from specseg.errors import SpecsegError
+from specseg.errors import ArtifactError
 
 if TYPE_CHECKING:
     import torch
@@ -41,10 +41,6 @@ if TYPE_CHECKING:
 ARTIFACT_FORMAT = "specseg.artifact"
 #: Version of the metadata layout; :func:`load` reads this version.
 ARTIFACT_FORMAT_VERSION = "1"
-
-
-class ArtifactError(SpecsegError):
-    """An artifact cannot be written, read or rebuilt; the message says why and what to do."""
 
 
 class ArtifactWarning(UserWarning):
@@ -330,7 +326,7 @@ def local_artifact(source: str | os.PathLike[str]) -> Path:
     :func:`specseg.save_pretrained` folder, or a ``hf://OWNER/REPO[@REVISION]`` repository's
     ``model.safetensors`` (downloaded through huggingface_hub, or taken from its cache).
     """
-    from specseg.hub import ARTIFACT_NAME, hub_file, is_hub_source
+    from specseg.hub_source import ARTIFACT_NAME, hub_file, is_hub_source
 
     if is_hub_source(source):
         return hub_file(str(source))

@@ -128,6 +128,14 @@ class SpecsegError(Exception):
         return []
 
 
+class ArtifactError(SpecsegError):
+    """An artifact cannot be written, read or rebuilt; the message says why and what to do.
+
+    Defined here (and importable from :mod:`specseg.artifacts`) so that modules
+    that fetch artifacts need not import the artifact writer.
+    """
+
+
 class SpecError(SpecsegError):
     """Raised when a spec cannot be loaded, validated or built.
 
