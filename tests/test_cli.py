@@ -69,7 +69,8 @@ def test_validate_does_not_import_torch() -> None:
     code = (
         "import sys\n"
         "from specseg.cli.main import main\n"
-        "code = main(['validate', 'specs/unet-resnet34.yaml', 'tests/corpus/invalid/typo-key.yaml'])\n"
+        "code = main(['validate', 'specs/unet-resnet34.yaml', 'tests/corpus/invalid/typo-key.yaml',\n"
+        "             'specs/multitask-building-footprints.yaml', 'tests/corpus/invalid/v2-from-unknown.yaml'])\n"
         "assert code == 1, code\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'timm', 'numpy'))\n"
         "print(heavy)\n"

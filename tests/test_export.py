@@ -257,10 +257,12 @@ def test_cli_build_writes_torchscript(tmp_path: Path, capsys: pytest.CaptureFixt
 # --- exports that must finish in minutes, and what is reported when one fails ------------------
 
 
-@pytest.mark.parametrize("encoder", ["efficientnet-b0", "tu-efficientnet_b0"])
+@pytest.mark.parametrize("encoder", ["efficientnet-b0", "tu-tf_efficientnet_b0"])
 def test_efficientnet_fpn_exports_finish(encoder: str, tmp_path: Path) -> None:
-    """TF-style 'same' padding (efficientnet-b0) made torch.export's shape solver run for an hour:
-    such encoders are captured with a fixed height and width, and the result says so."""
+    """TF-style 'same' padding computed from the input size (timm's Conv2dSame, which efficientnet-b0
+    was built from) made torch.export's shape solver run for an hour: such encoders are captured
+    with a fixed height and width, and the result says so. efficientnet-b0 is now SMP's network,
+    whose 'same' padding is fixed at construction, and stays dynamic."""
     import json
     import subprocess
     import sys
@@ -283,9 +285,9 @@ def test_efficientnet_fpn_exports_finish(encoder: str, tmp_path: Path) -> None:
         expected = model(x)
     program = torch.export.load(str(pt2_file)).module()
     assert_outputs_equal(program(x), expected, atol=1e-4)
-    if encoder == "efficientnet-b0":
+    if encoder == "tu-tf_efficientnet_b0":
         assert written["onnx"]["dynamic"] == {"batch": True, "height": False, "width": False}
-        assert "pads 'same' from the input size" in written["onnx"]["notes"][0]
+        assert "pads 'same' from the input size (Conv2dSame" in written["onnx"]["notes"][0]
     ort = pytest.importorskip("onnxruntime")
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[0] == "batch"

@@ -217,6 +217,8 @@ def test_import_from_a_hugging_face_repository_id(hub_cache, tmp_path: Path) -> 
     [
         ("Unet", {"encoder_name": "resnet18", "encoder_output_stride": 16}, {"encoder_output_stride": 16}),
         ("FPN", {"encoder_name": "mit_b0", "encoder_output_stride": 8}, {"encoder_output_stride": 8}),
+        ("Linknet", {"encoder_name": "resnet18", "upsampling": 2}, {"upsampling": 2}),
+        ("UnetPlusPlus", {"encoder_name": "resnet18", "upsampling": 4, "encoder_output_stride": 16}, {"encoder_output_stride": 16, "upsampling": 4}),
         ("DeepLabV3Plus", {"encoder_name": "mit_b0", "encoder_output_stride": 16}, None),
         ("DeepLabV3", {"encoder_name": "mit_b0", "encoder_output_stride": 8}, None),
     ],
@@ -227,13 +229,14 @@ def test_arguments_smp_ignores_or_honours_import_to_smps_network(smp_class: str,
     reference = getattr(smp, smp_class)(encoder_weights=None, classes=2, **kwargs).eval()
     reference.save_pretrained(tmp_path / "smp")
     if ignored:
-        with pytest.warns(UserWarning, match="ignores encoder_output_stride"):
+        with pytest.warns(UserWarning, match=f"ignores {', '.join(ignored)}"):
             spec_path = specseg.import_smp(tmp_path / "smp", tmp_path / "out")
     else:
         spec_path = specseg.import_smp(tmp_path / "smp", tmp_path / "out")
     spec = specseg.load_spec(spec_path)
     assert spec.metadata["imported_from"].get("ignored_by_smp") == ignored
-    assert spec.encoder.output_stride == (32 if ignored else kwargs["encoder_output_stride"])
+    honoured = {k: v for k, v in kwargs.items() if k not in (ignored or {})}
+    assert spec.encoder.output_stride == honoured.get("encoder_output_stride", 32)
     model = specseg.build(spec_path).eval()
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():

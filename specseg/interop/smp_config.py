@@ -13,9 +13,10 @@ The rule, documented in the README:
   ``tu-`` encoders; for its other encoders SMP drops it, and specseg's
   encoder refuses it with a reason rather than guess);
 * ``encoder_output_stride`` on a class without that parameter (all but
-  DeepLabV3, DeepLabV3+ and PAN) is such an argument: SMP records it in
-  config.json but builds output stride 32 for non-``tu-`` encoders, so the
-  mapping leaves it out, with a warning, and the network is the one SMP built.
+  DeepLabV3, DeepLabV3+ and PAN), and ``upsampling`` on U-Net, U-Net++, MAnet,
+  LinkNet and DPT, are such arguments: SMP records them in config.json but
+  builds without them for non-``tu-`` encoders, so the mapping leaves them
+  out, with a warning, and the network is the one SMP built.
 """
 
 from __future__ import annotations
@@ -41,6 +42,10 @@ _DECODER_SPECIAL = {
 }
 #: SMP 0.6's model classes whose constructor takes ``encoder_output_stride``; elsewhere it lands in ``**kwargs``.
 OUTPUT_STRIDE_CLASSES = frozenset({"DeepLabV3", "DeepLabV3Plus", "PAN"})
+#: Those whose constructor takes ``upsampling`` (U-Net, U-Net++, MAnet, LinkNet and DPT do not).
+UPSAMPLING_CLASSES = frozenset({"FPN", "PSPNet", "DeepLabV3", "DeepLabV3Plus", "PAN", "UPerNet", "Segformer"})
+#: Arguments only some SMP classes name: on the others SMP hands them to the encoder (see _without_ignored).
+CLASS_ARGUMENTS: dict[str, frozenset[str]] = {"encoder_output_stride": OUTPUT_STRIDE_CLASSES, "upsampling": UPSAMPLING_CLASSES}
 #: The encoder SMP builds when ``encoder_name`` is not given.
 SMP_DEFAULT_ENCODER = "resnet34"
 
@@ -96,7 +101,7 @@ def spec_from_smp_kwargs(
         value = _plain(value)
         if key in section.smp_renames:
             spec["decoder"][section.smp_renames[key]] = value
-        elif key == "encoder_output_stride" and model_class not in OUTPUT_STRIDE_CLASSES:
+        elif key in CLASS_ARGUMENTS and model_class not in CLASS_ARGUMENTS[key]:
             if value is not None:
                 params[key] = value  # not SMP's parameter here: SMP hands it to the (tu-) encoder as is
         elif key in _ENCODER_KEYS:
@@ -146,18 +151,21 @@ def spec_path_of(argument: str) -> str:
 
 
 def _without_ignored(model_class: str, kwargs: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """``kwargs`` without ``encoder_output_stride`` where SMP ignores it, and its name (with a UserWarning).
+    """``kwargs`` without the :data:`CLASS_ARGUMENTS` SMP ignores, and their names (with a UserWarning).
 
     SMP hands keyword arguments its constructor does not name to
-    ``get_encoder``, which passes them on to ``tu-`` encoders only: on U-Net,
-    FPN, ... with any other encoder, ``encoder_output_stride`` is recorded in
-    config.json and changes nothing (output stride 32). Other such arguments
-    are left to the encoder, which refuses what it does not take.
+    ``get_encoder``, which passes them on to ``tu-`` encoders only: on U-Net
+    with any other encoder, ``encoder_output_stride`` and ``upsampling`` are
+    recorded in config.json and change nothing (output stride 32, no
+    upsampling in the head). Other such arguments are left to the encoder,
+    which refuses what it does not take.
     """
     encoder_name = str(kwargs.get("encoder_name", SMP_DEFAULT_ENCODER))
-    if encoder_name.startswith("tu-") or model_class in OUTPUT_STRIDE_CLASSES:
+    if encoder_name.startswith("tu-"):
         return dict(kwargs), []
-    dropped = [key for key in ("encoder_output_stride",) if kwargs.get(key) is not None]
+    dropped = [
+        key for key, classes in CLASS_ARGUMENTS.items() if model_class not in classes and kwargs.get(key) is not None
+    ]
     if dropped:
         warnings.warn(
             f"SMP's {model_class} ignores {', '.join(dropped)} for encoder {encoder_name!r} (SMP passes such arguments "
@@ -200,7 +208,7 @@ def _origins(model_class: str, kwargs: Mapping[str, Any], renames: Mapping[str, 
     for key in kwargs:
         if key in renames:
             out[("decoder", renames[key])] = key
-        elif key == "encoder_output_stride" and model_class not in OUTPUT_STRIDE_CLASSES:
+        elif key in CLASS_ARGUMENTS and model_class not in CLASS_ARGUMENTS[key]:
             out[("encoder", "params", key)] = key
         elif key in _ENCODER_KEYS:
             out[("encoder", _ENCODER_KEYS[key])] = key

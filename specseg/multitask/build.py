@@ -39,8 +39,9 @@ def build_multitask(
             try:
                 decoders[name] = build_for(section).decoder(section, encoder, v1_view(spec, name))
             except SpecError as exc:
-                # Rules that depend on the built encoder name version-1 paths without positions.
-                raise SpecError([v2_issue(issue, name, None).located(locate) for issue in exc.issues]) from None
+                # Rules that depend on the built encoder name version-1 paths without positions; located ones stay.
+                issues = [issue if issue.location else v2_issue(issue, name, None).located(locate) for issue in exc.issues]
+                raise SpecError(issues) from None
         heads = {name: _build_head(spec, name, encoder, decoders) for name in spec.heads}
         for decoder in decoders.values():
             initialize_decoder(decoder)
