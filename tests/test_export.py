@@ -270,7 +270,7 @@ def test_efficientnet_fpn_exports_finish(encoder: str, tmp_path: Path) -> None:
     if not HAVE_ONNX_EXPORT:
         pytest.skip("onnx and onnxscript are not installed")
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"specseg: 1\nencoder: {{name: {encoder}}}\ndecoder: {{architecture: fpn}}\naux_params: {{classes: 3}}\n")
+    spec.write_text(f"specseg: 1\nseed: 0\nencoder: {{name: {encoder}}}\ndecoder: {{architecture: fpn}}\naux_params: {{classes: 3}}\n")
     onnx_file, pt2_file = tmp_path / "m.onnx", tmp_path / "m.pt2"
     result = subprocess.run(
         [sys.executable, "-m", "specseg", "build", str(spec), "--input-shape", "1,3,64,64", "-o", str(onnx_file), "-o", str(pt2_file), "--json"],
