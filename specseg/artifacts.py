@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from specseg.errors import ArtifactError
+
 if TYPE_CHECKING:
     import torch
 
@@ -39,10 +41,6 @@ if TYPE_CHECKING:
 ARTIFACT_FORMAT = "specseg.artifact"
 #: Version of the metadata layout; :func:`load` reads this version.
 ARTIFACT_FORMAT_VERSION = "1"
-#: Encoder sources that are not plugin distributions.
-NON_PLUGIN_SOURCES = ("builtin", "timm", "runtime")
-class ArtifactError(Exception):
-    """An artifact cannot be written, read or rebuilt; the message says why and what to do."""
 
 
 class ArtifactWarning(UserWarning):
@@ -328,7 +326,7 @@ def local_artifact(source: str | os.PathLike[str]) -> Path:
     :func:`specseg.save_pretrained` folder, or a ``hf://OWNER/REPO[@REVISION]`` repository's
     ``model.safetensors`` (downloaded through huggingface_hub, or taken from its cache).
     """
-    from specseg.hub import ARTIFACT_NAME, hub_file, is_hub_source
+    from specseg.hub_source import ARTIFACT_NAME, hub_file, is_hub_source
 
     if is_hub_source(source):
         return hub_file(str(source))
@@ -433,9 +431,10 @@ def load(path: str | os.PathLike[str], max_memory: int | float | str | None = No
     differs from the one that wrote it but the weights still fit.
     """
     from specseg.builder import build_from_spec
-    from specseg.dryrun import format_bytes, resolve_limit
     from specseg.errors import SpecError
     from specseg.loader import load_spec
+    from specseg.memory_limit import resolve_limit
+    from specseg.sizes import format_bytes
     from specseg.weights import WeightsError, read_state_dict, weights_budget
 
     try:

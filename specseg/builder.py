@@ -1,110 +1,60 @@
-"""Compiling a spec into a :class:`SegmentationModel`."""
+"""The public entry points that compile a spec into a :class:`SegmentationModel`: ``build`` and friends.
+
+The work is done by one module per job (moved out of this module; the old
+names stay importable from here):
+
+* :mod:`specseg.construct`: encoder, decoder, heads and initialisation of a validated spec;
+* :mod:`specseg.initialization`: SMP's initialisers and seeded builds;
+* :mod:`specseg.meta_init`: meta-device builds without initialiser costs;
+* :mod:`specseg.model_weights`: a spec's whole-model weights file;
+* :mod:`specseg.memory_guard`: the memory limit checked before allocating;
+* :mod:`specseg.spec.describe`: the loss summary (``describe_loss``).
+"""
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import torch
 from torch import nn
-from torch.overrides import TorchFunctionMode
 
-from specseg.blocks.pointwise import use_pointwise_convolutions
-from specseg.encoders.factory import EncoderBuildError, build_encoder, encoder_error
-from specseg.errors import Location, SpecError, SpecIssue, SpecPath
-from specseg.heads import ClassificationHead, SegmentationHead
-from specseg.loader.document import Document
+from specseg.construct import construct, locator, meta_model
+from specseg.errors import SpecError, SpecIssue
+from specseg.initialization import initialize_decoder, initialize_head, seeded
 from specseg.loader.compose import compose
+from specseg.loader.document import Document
+from specseg.memory_guard import check_memory, resolve_limit
 from specseg.model import SegmentationModel, SpecNetwork
+from specseg.model_weights import assign_weights, start_digest, weights_file
+from specseg.spec.describe import describe_loss
 from specseg.spec.model import ModelSpec
 from specseg.spec.multitask import MultiTaskSpec
-from specseg.spec.versions import AnySpec, is_spec
 from specseg.spec.validation import validate_document
+from specseg.spec.versions import AnySpec, is_spec
 
 if TYPE_CHECKING:
     from specseg.weights import BackgroundDigest
 
+__all__ = [
+    "build",
+    "build_from_spec",
+    "build_loss",
+    "describe_loss",
+    "guarded_build",
+    "initialize_decoder",
+    "initialize_head",
+    "resolve",
+    "seeded",
+    "start_digest",
+]
 
-def initialize_decoder(module: nn.Module) -> None:
-    """SMP's decoder initialisation: He-uniform convolutions, unit norms, Xavier linears."""
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_uniform_(m.weight, mode="fan_in", nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)):
-            if m.weight is not None:
-                nn.init.ones_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.Linear):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-
-
-def initialize_head(module: nn.Module) -> None:
-    """SMP's head initialisation: Xavier-uniform weights, zero biases."""
-    for m in module.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)):
-            nn.init.xavier_uniform_(m.weight)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+#: Former private names, kept for code that imported them from here.
+_build = construct
+_locator = locator
 
 
-@contextlib.contextmanager
-def seeded(seed: int | None) -> Iterator[None]:
-    """Run a block under ``seed`` without disturbing the caller's global RNG state."""
-    if seed is None:
-        yield
-        return
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
-#: In-place initialisers (and the arithmetic they use) that are no-ops on data-less meta tensors:
-#: tensor methods, and ``torch.nn.init``'s functions (their own torch-function handling would
-#: otherwise run their bodies outside the mode below).
-_META_NOOP_FUNCTIONS = frozenset(
-    [
-        getattr(torch.Tensor, name)
-        for name in (
-            "normal_", "uniform_", "fill_", "zero_", "erfinv_", "mul_", "add_", "sub_", "div_", "clamp_",
-            "clamp_min_", "clamp_max_", "copy_", "exponential_", "bernoulli_", "random_", "cauchy_",
-            "log_normal_", "geometric_",
-        )
-    ]
-    + [
-        getattr(nn.init, name)
-        for name in dir(nn.init)
-        if name.endswith("_") and not name.startswith("_") and callable(getattr(nn.init, name))
-    ]
-)
-
-
-class _SkipInitOnMeta(TorchFunctionMode):
-    """Skip in-place initialisation of meta tensors.
-
-    A meta tensor holds no data, so initialising it only costs time: torch
-    runs meta ``normal_``/``uniform_`` through its Python reference
-    implementations, whose first use imports ``torch._dynamo`` (about 1.5 s
-    and 100 MiB). The result is the same tensor either way.
-    """
-
-    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
-        if func in _META_NOOP_FUNCTIONS and args and isinstance(args[0], torch.Tensor) and args[0].is_meta:
-            return args[0]
-        return func(*args, **(kwargs or {}))
-
-
-def _building_on_meta() -> contextlib.AbstractContextManager[Any]:
-    """:class:`_SkipInitOnMeta` when modules are created on the meta device, else nothing."""
-    return _SkipInitOnMeta() if torch.empty(()).is_meta else contextlib.nullcontext()
-
-
-def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[ModelSpec, Document | None, Path | None]:
+def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[AnySpec, Document | None, Path | None]:
     """Load and validate any spec source, keeping its document for error locations."""
     if is_spec(source) and not overrides:
         return source, None, None
@@ -112,29 +62,6 @@ def resolve(source: Any, overrides: Sequence[str] = ()) -> tuple[ModelSpec, Docu
         source = source.model_dump(mode="json")
     doc, base = compose(source, overrides)
     return validate_document(doc), doc, base
-
-
-def _locator(doc: Document | None) -> Callable[[SpecPath], Location | None]:
-    """Where a spec path sits in ``doc`` (None without a document)."""
-    return lambda path: doc.locate(path) if doc is not None else None
-
-
-def _weights_file(spec: ModelSpec, base_dir: Path | None) -> tuple[Path, str | None]:
-    """The whole-model weights file of a spec, resolved against the spec's directory."""
-    assert spec.weights is not None
-    raw, sha256 = (spec.weights, None) if isinstance(spec.weights, str) else (spec.weights.path, spec.weights.sha256)
-    path = Path(raw).expanduser()
-    if not path.is_absolute():
-        path = (base_dir or Path.cwd()) / path
-    return path, sha256
-
-
-def _load_whole_model(model: SegmentationModel, state_dict: dict[str, torch.Tensor], what: str) -> SegmentationModel:
-    """Put ``state_dict`` into a model built on the meta device, without copying twice."""
-    from specseg.weights import load_into
-
-    load_into(model, state_dict, what, assign=True)
-    return model
 
 
 def build_from_spec(
@@ -157,109 +84,26 @@ def build_from_spec(
     already built on the meta device, e.g. by the memory guard) and
     ``digest`` (the pinned file's hash, started earlier) save doing that work twice.
     """
-
-    locate = _locator(doc)
+    locate = locator(doc)
     if spec.weights is None and state_dict is None:
-        return _build(spec, locate, base_dir, load_encoder_weights=True)
+        return construct(spec, locate, base_dir, load_encoder_weights=True)
 
-    from specseg.dryrun import meta_model as build_on_meta
     from specseg.weights import WeightsError, read_state_dict
 
     if meta_model is None:
-        meta_model = build_on_meta(spec, doc, base_dir)
+        meta_model = _meta_model(spec, doc, base_dir)
     if state_dict is not None:
-        return _assign(meta_model, spec, locate, base_dir, state_dict, "the given weights")
-    path, sha256 = _weights_file(spec, base_dir)
+        return assign_weights(meta_model, spec, locate, base_dir, state_dict, "the given weights")
+    path, sha256 = weights_file(spec, base_dir)
     try:
-        return _assign(meta_model, spec, locate, base_dir, read_state_dict(path, sha256, digest), f"the weights in {path}")
+        return assign_weights(meta_model, spec, locate, base_dir, read_state_dict(path, sha256, digest), f"the weights in {path}")
     except WeightsError as exc:
         where = ("weights",) if isinstance(spec.weights, str) else ("weights", "path")
         raise SpecError([SpecIssue(str(exc), where, locate(where))]) from None
 
 
-def start_digest(spec: ModelSpec, base_dir: Path | None) -> BackgroundDigest | None:
-    """Start hashing the spec's sha256-pinned weights file on a thread (None when nothing is pinned)."""
-    if spec.weights is None or isinstance(spec.weights, str) or spec.weights.sha256 is None:
-        return None
-    from specseg.weights import BackgroundDigest
-
-    path, _ = _weights_file(spec, base_dir)
-    # Only a regular file: a FIFO or device would block or never end; read_state_dict reports those.
-    return BackgroundDigest(path) if path.is_file() else None
-
-
-def _assign(
-    model: SegmentationModel, spec: ModelSpec, locate: Any, base_dir: Path | None, state_dict: dict[str, torch.Tensor], what: str
-) -> SegmentationModel:
-    """Put ``state_dict``'s tensors into ``model``, built on the meta device without encoder weights."""
-    if _has_non_persistent_buffers(model):
-        # Buffers outside the state dict (e.g. relative position tables) must be computed for real.
-        model = _build(spec, locate, base_dir, load_encoder_weights=False)
-    return _load_whole_model(model, state_dict, what)
-
-
-def _has_non_persistent_buffers(model: nn.Module) -> bool:
-    persistent = set(model.state_dict())
-    return any(name not in persistent for name, _ in model.named_buffers())
-
-
-def _build(spec: AnySpec, locate: Any, base_dir: Path | None, load_encoder_weights: bool) -> SpecNetwork:
-    if isinstance(spec, MultiTaskSpec):
-        from specseg.multitask.build import build_multitask
-
-        model = build_multitask(spec, locate, base_dir, load_encoder_weights)
-        use_pointwise_convolutions(model)
-        return model
-    section = spec.decoder
-    with seeded(spec.seed), _building_on_meta():
-        try:
-            encoder = build_encoder(spec.encoder, base_dir, load_weights=load_encoder_weights, kind=section.encoder_kind)
-        except EncoderBuildError as exc:
-            raise encoder_error(exc, locate) from None
-        try:
-            decoder = section.build(encoder, spec)
-        except SpecError as exc:
-            # Rules that depend on the built encoder are raised without positions; add them.
-            raise SpecError(
-                [i if i.location else SpecIssue(i.message, i.path, locate(i.path), i.related) for i in exc.issues]
-            ) from None
-        # An architecture with its own head (DPT) builds it; the others share SegmentationHead.
-        head = section.build_head(decoder, spec)
-        if head is None:
-            head = SegmentationHead(
-                in_channels=decoder.out_channels,
-                out_channels=spec.head.classes,
-                kernel_size=spec.head.kernel_size,
-                activation=spec.head.activation,
-                upsampling=spec.head.upsampling,
-            )
-        aux = spec.aux_params
-        classification = (
-            ClassificationHead(
-                in_channels=encoder.out_channels[-1],
-                classes=aux.classes,
-                pooling=aux.pooling,
-                dropout=aux.dropout,
-                activation=aux.activation,
-            )
-            if aux is not None
-            else None
-        )
-        initialize_decoder(decoder)
-        initialize_head(head)
-        if classification is not None:
-            initialize_head(classification)
-    model = SegmentationModel(
-        encoder,
-        decoder,
-        head,
-        classification,
-        spec,
-        requires_divisible_input=section.defaults.requires_divisible_input,
-    )
-    # 1x1 convolutions take oneDNN on channels_last inputs at one thread too (2-3x faster there).
-    use_pointwise_convolutions(model)
-    return model
+#: The module-level name, for the parameter of the same name above.
+_meta_model = meta_model
 
 
 def build(source: Any, overrides: Sequence[str] = (), max_memory: int | float | str | None = None) -> SpecNetwork:
@@ -297,13 +141,11 @@ def guarded_build(
     meanwhile: loading a trained model reads and hashes the file once and
     builds the network once.
     """
-    from specseg.dryrun import check_memory, resolve_limit
-    from specseg.dryrun import meta_model as build_on_meta
     from specseg.weights import weights_budget
 
     digest = start_digest(spec, base_dir)
     try:
-        meta_model = build_on_meta(spec, doc, base_dir) if spec.weights is not None else None
+        meta_model = _meta_model(spec, doc, base_dir) if spec.weights is not None else None
         check_memory(spec, doc, base_dir, max_memory, forward_shapes=forward_shapes, model=meta_model)
         # Weight files (whole-model and encoder.weights) declaring more tensor bytes than the limit are refused unread.
         with weights_budget(*resolve_limit(max_memory)):
@@ -332,18 +174,3 @@ def build_loss(source: Any, overrides: Sequence[str] = ()) -> nn.Module:
     if isinstance(spec, MultiTaskSpec):
         return build_multitask_loss(spec)
     return build_loss_section(spec.loss)
-
-
-def describe_loss(spec: AnySpec) -> list[dict[str, Any]] | None:
-    """The loss terms of a spec as ``[{"name", "weight", "mode"}]`` for summaries (with ``"head"`` in version 2)."""
-    if spec.loss is None:
-        return None
-    from specseg.spec.loss import iter_terms
-
-    if isinstance(spec, MultiTaskSpec):
-        return [
-            {"head": head, "name": term.name, "weight": term.weight, "mode": getattr(term, "mode", None)}
-            for head, section in spec.loss.items()
-            for _, term in iter_terms(section)
-        ]
-    return [{"name": term.name, "weight": term.weight, "mode": getattr(term, "mode", None)} for _, term in iter_terms(spec.loss)]

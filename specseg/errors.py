@@ -1,17 +1,26 @@
-"""Spec errors as values: every problem is a located :class:`SpecIssue`.
+"""Problems as values: every problem is one :class:`SpecIssue`, every error a :class:`SpecsegError`.
 
-A :class:`SpecError` carries all issues found in one pass, so a user fixes a
-file once instead of once per problem. This module must stay torch-free.
+A :class:`SpecIssue` (spec path, file location, message, related places) is
+made wherever a problem is found: by the loader, by a section's cross-field
+rules (without a location: :meth:`SpecIssue.located` adds it once the
+document is known), by the encoder builder, by the CLI. A :class:`SpecError`
+carries all issues found in one pass, so a user fixes a file once instead of
+once per problem. Every exception specseg raises on purpose derives from
+:class:`SpecsegError`, so ``except SpecsegError`` separates a user's problem
+from a bug. This module must stay torch-free.
 """
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 PathPart = str | int
 SpecPath = tuple[PathPart, ...]
+#: Where a spec path sits in the document being checked (None where unknown).
+Locator = Callable[[SpecPath], "Location | None"]
 
 #: Characters that would break a message out of its line: C0/C1 controls and Unicode line separators.
 _LINE_BREAKERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -65,14 +74,30 @@ class SpecIssue:
     location: Location | None = None
     related: tuple[tuple[SpecPath, Location | None], ...] = field(default=())
 
-    def format(self) -> str:
-        """One line: ``file:line:col: spec.path: message``."""
-        where = str(self.location) if self.location else "<spec>"
-        text = f"{where}: {format_path(self.path)}: {self.message}"
+    def describe(self) -> str:
+        """``spec.path: message (see other.path at file:line:col)``, without this issue's own location."""
+        text = f"{format_path(self.path)}: {self.message}"
         for path, loc in self.related:
             at = f" at {loc}" if loc else ""
             text += f" (see {format_path(path)}{at})"
         return one_line(text)
+
+    def format(self) -> str:
+        """One line: ``file:line:col: spec.path: message``."""
+        where = str(self.location) if self.location else "<spec>"
+        return one_line(f"{where}: {self.describe()}")
+
+    def located(self, locate: Locator) -> "SpecIssue":
+        """This issue with file locations filled in where it (or a related place) has none."""
+        location = self.location if self.location is not None else locate(self.path)
+        related = tuple((path, loc if loc is not None else locate(path)) for path, loc in self.related)
+        return SpecIssue(self.message, self.path, location, related)
+
+    def under(self, prefix: SpecPath, related: Iterable[SpecPath] = ()) -> "SpecIssue":
+        """This issue moved under ``prefix`` (a section's issue made relative to it), with more related paths."""
+        extra = tuple((tuple(p), None) for p in related)
+        moved = tuple((prefix + tuple(p), loc) for p, loc in self.related)
+        return SpecIssue(self.message, prefix + tuple(self.path), self.location, moved + extra)
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-ready form, used by ``--json`` output."""
@@ -85,15 +110,53 @@ class SpecIssue:
         }
 
 
-class SpecError(Exception):
+def cross_issue(path: SpecPath, message: str, related: Iterable[SpecPath] = ()) -> SpecIssue:
+    """An issue found by a rule that spans sections: not located yet, other paths it involves named."""
+    return SpecIssue(message, tuple(path), None, tuple((tuple(r), None) for r in related))
+
+
+class SpecsegError(Exception):
+    """Base of every exception specseg raises on purpose (a user's problem, not a bug).
+
+    ``issues`` holds the located problems when the error is about a spec;
+    other errors (a bad artifact file, an export that failed) have none.
+    """
+
+    @property
+    def issues(self) -> list[SpecIssue]:
+        """The spec problems behind this error (empty for errors not about a spec)."""
+        return []
+
+
+class ArtifactError(SpecsegError):
+    """An artifact cannot be written, read or rebuilt; the message says why and what to do.
+
+    Defined here (and importable from :mod:`specseg.artifacts`) so that modules
+    that fetch artifacts need not import the artifact writer.
+    """
+
+
+class SpecError(SpecsegError):
     """Raised when a spec cannot be loaded, validated or built.
 
     ``issues`` holds every problem found, each with its location.
     """
 
     def __init__(self, issues: Iterable[SpecIssue]):
-        self.issues: list[SpecIssue] = list(issues)
+        self._issues: list[SpecIssue] = list(issues)
         super().__init__(self._summary())
+
+    @property
+    def issues(self) -> list[SpecIssue]:
+        """Every problem found, each with its location."""
+        return self._issues
+
+    def located(self, locate: Locator) -> "SpecError":
+        """The same error (same class and attributes) with file locations filled in where an issue has none."""
+        located = copy.copy(self)
+        located._issues = [issue.located(locate) for issue in self._issues]
+        located.args = (located._summary(),)
+        return located
 
     def _summary(self) -> str:
         lines = [issue.format() for issue in self.issues]
@@ -113,7 +176,7 @@ class SpecValueError(SpecError, ValueError):
     """
 
 
-class InputShapeError(ValueError, RuntimeError):
+class InputShapeError(SpecsegError, ValueError, RuntimeError):
     """An input the model cannot take (rank, channels, height or width); the message names valid sizes.
 
     Also a ``RuntimeError``, the type SMP raises for the same inputs, so code
@@ -124,3 +187,33 @@ class InputShapeError(ValueError, RuntimeError):
 def single_issue(message: str, path: SpecPath = (), location: Location | None = None) -> SpecError:
     """Shorthand for a :class:`SpecError` with exactly one issue."""
     return SpecError([SpecIssue(message=message, path=path, location=location)])
+
+
+class EncoderBuildError(SpecsegError, ValueError):
+    """An encoder could not be built; ``path`` names the ``encoder:`` key at fault (``("depth",)``).
+
+    Raised by encoder classes and their builders with the key they know is at
+    fault, so that nothing downstream guesses it from the message. ``field``
+    (the first key, a string) is kept for compatibility.
+    """
+
+    def __init__(self, message: str, field: str | SpecPath = "name"):
+        super().__init__(message)
+        self.path: SpecPath = (field,) if isinstance(field, str) else tuple(field)
+
+    @property
+    def field(self) -> str:
+        """The ``encoder:`` key at fault, e.g. ``depth``."""
+        return str(self.path[0]) if self.path else "name"
+
+    def issue(self, locate: Locator | None = None) -> SpecIssue:
+        """This error as a located issue at ``encoder.<path>``."""
+        path = ("encoder",) + self.path
+        return SpecIssue(str(self), path, locate(path) if locate is not None else None)
+
+
+class NotDilatableError(EncoderBuildError):
+    """The encoder cannot produce features at the requested output stride (``encoder.output_stride``)."""
+
+    def __init__(self, message: str):
+        super().__init__(message, "output_stride")

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from specseg.artifacts import atomic_target, check_writable, commit
+from specseg.errors import SpecsegError
 
 if TYPE_CHECKING:
     import torch
@@ -49,7 +50,7 @@ ONNX_EXTERNAL_DATA_BYTES = 1_800_000_000
 TRACE_CHECK_TOLERANCE = 1e-4
 
 
-class ExportError(Exception):
+class ExportError(SpecsegError):
     """A model could not be exported; the message says why."""
 
 

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from specseg.capture import is_capturing
+from specseg.decoders.base import Decoder
+from specseg.encoders.base import EncoderMixin
 from specseg.errors import InputShapeError
 from specseg.inference import is_optimized_for_inference
 
@@ -23,7 +25,7 @@ def nearest_multiples(size: int, stride: int) -> tuple[int, int]:
     return lower, upper
 
 
-def deepest_minimum(decoders: Iterable[nn.Module]) -> int:
+def deepest_minimum(decoders: Iterable[Decoder]) -> int:
     """The smallest deepest feature map (its side) every decoder can take.
 
     Some decoders need a minimum size of the deepest feature map (PAN's
@@ -31,19 +33,19 @@ def deepest_minimum(decoders: Iterable[nn.Module]) -> int:
     (2x2 at least, see :func:`normalises_single_pixels`).
     """
     return max(
-        (max(int(getattr(d, "min_deepest_size", 0)), 2 if normalises_single_pixels(d) else 0) for d in decoders), default=0
+        (max(d.min_deepest_size, 2 if normalises_single_pixels(d) else 0) for d in decoders), default=0
     )
 
 
 def input_multiple(encoder: nn.Module, decoders: Iterable[nn.Module]) -> int:
     """What input heights and widths must be multiples of, for architectures that need divisible inputs."""
-    return math.lcm(int(encoder.output_stride), *(int(getattr(d, "input_multiple", 1)) for d in decoders))
+    return math.lcm(int(encoder.output_stride), *(int(d.input_multiple) for d in decoders))
 
 
 def check_input(
     x: torch.Tensor,
-    encoder: nn.Module,
-    decoders: Iterable[nn.Module],
+    encoder: EncoderMixin,
+    decoders: Iterable[Decoder],
     min_deepest: int,
     requires_divisible_input: bool,
     architecture: str,
@@ -93,12 +95,12 @@ def check_input(
 class SpecNetwork(nn.Module):
     """What every network built from a spec shares: input checks, inference helpers, ``.spec``."""
 
-    encoder: nn.Module
+    encoder: EncoderMixin
     requires_divisible_input: bool
     #: The smallest deepest feature map every decoder takes (see :func:`deepest_minimum`).
     min_deepest_size: int
 
-    def decoder_modules(self) -> list[nn.Module]:
+    def decoder_modules(self) -> list[Decoder]:
         """The decoders reading the encoder's features."""
         raise NotImplementedError
 
@@ -170,8 +172,8 @@ class SegmentationModel(SpecNetwork):
 
     def __init__(
         self,
-        encoder: nn.Module,
-        decoder: nn.Module,
+        encoder: EncoderMixin,
+        decoder: Decoder,
         segmentation_head: nn.Module,
         classification_head: nn.Module | None,
         spec: "ModelSpec",
@@ -186,7 +188,7 @@ class SegmentationModel(SpecNetwork):
         self.requires_divisible_input = requires_divisible_input
         self.min_deepest_size = deepest_minimum([decoder])
 
-    def decoder_modules(self) -> list[nn.Module]:
+    def decoder_modules(self) -> list[Decoder]:
         """The one decoder."""
         return [self.decoder]
 

@@ -158,10 +158,10 @@ def _probe(data: dict[str, Any]) -> set[tuple[Any, ...]]:
         ModelSpec.model_validate(data)
     except ValidationError as exc:
         return {
-            tuple(path)
+            tuple(issue.path)
             for error in exc.errors(include_url=False)
             if error["type"] == "cross_field"
-            for path, _message, _related in error["ctx"]["issues"]
+            for issue in error["ctx"]["issues"]
         }
     return set()
 

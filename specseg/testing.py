@@ -19,8 +19,12 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from specseg.encoders.factory import EncoderBuildError, _build_registered, build_encoder
+from specseg.encoders.base import EncoderMixin
+from specseg.encoders.factory import build_encoder
+from specseg.encoders.features import EncoderContractError, FeatureInfo
+from specseg.encoders.registered import build_registered
 from specseg.encoders.registry import EncoderEntry
+from specseg.errors import EncoderBuildError
 from specseg.spec.encoder import EncoderSpec
 
 Builder = Callable[[int, int, int], nn.Module]
@@ -58,7 +62,7 @@ def _builder(name_or_class: Any, params: dict[str, Any]) -> tuple[str, Builder]:
         spec = EncoderSpec.model_construct(
             name=label, weights=None, depth=depth, in_channels=in_channels, output_stride=output_stride, output_indices=None, params=dict(params)
         )
-        return _build_registered(entry, spec, load_weights=False, base_dir=None, source=None)
+        return build_registered(entry, spec, load_weights=False, base_dir=None, source=None)
 
     return label, build_class
 
@@ -70,38 +74,59 @@ def _features(encoder: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return list(out)
 
 
+def _declared(where: str, encoder: nn.Module, problems: list[str]) -> FeatureInfo | None:
+    """The encoder's feature declaration, or None (with the problem noted) when it has none or it is inconsistent."""
+    if not isinstance(encoder, EncoderMixin):
+        problems.append(f"{where}: {type(encoder).__name__} does not derive from specseg.EncoderMixin")
+        return None
+    try:
+        return encoder.feature_info
+    except EncoderContractError as exc:
+        problems.append(f"{where}: {exc}")
+        return None
+
+
 def _check_features(
-    where: str, encoder: nn.Module, features: list[torch.Tensor], x: torch.Tensor, depth: int, output_stride: int
+    where: str, info: FeatureInfo, features: list[torch.Tensor], x: torch.Tensor, depth: int
 ) -> list[str]:
+    """Each returned map against its declaration: count, channels, and the stride it claims for this input size."""
     problems: list[str] = []
-    out_channels = list(getattr(encoder, "out_channels", []))
     if len(features) != depth + 1:
         problems.append(f"{where}: forward returned {len(features)} feature maps, expected depth + 1 = {depth + 1}")
-    if len(out_channels) != depth + 1:
-        problems.append(f"{where}: out_channels has {len(out_channels)} entries {out_channels}, expected depth + 1 = {depth + 1}")
     n, _, h, w = x.shape
     for i, feature in enumerate(features[: depth + 1]):
         if not isinstance(feature, torch.Tensor) or feature.ndim != 4:
             problems.append(f"{where}: feature {i} is not a 4-D (N, C, H, W) tensor")
             continue
-        stride = min(2**i, output_stride)
-        expected = (n, out_channels[i] if i < len(out_channels) else None, h // stride, w // stride)
+        declared = info.features[i] if i < len(info.features) else None
+        stride = declared.stride if declared is not None else None
+        expected = (
+            n,
+            declared.channels if declared is not None else None,
+            h // stride if stride else None,
+            w // stride if stride else None,
+        )
         if tuple(feature.shape) != expected:
             problems.append(
                 f"{where}: feature {i} has shape {tuple(feature.shape)}, expected {expected} "
-                f"(out_channels[{i}] channels at stride {stride})"
+                f"(out_channels[{i}] channels at the declared stride {stride})"
             )
     return problems
 
 
-def _check_attributes(where: str, encoder: nn.Module, depth: int, in_channels: int, output_stride: int) -> list[str]:
+def _check_attributes(where: str, encoder: EncoderMixin, info: FeatureInfo, depth: int, in_channels: int, output_stride: int) -> list[str]:
     problems = []
-    for attr, expected in (("depth", depth), ("in_channels", in_channels), ("output_stride", min(output_stride, 2**depth))):
-        value = getattr(encoder, attr, None)
-        if value is None:
-            problems.append(f"{where}: encoder has no {attr!r} attribute")
-        elif int(value) != expected:
+    # A pyramid encoder halves the resolution per stage until the output stride (then dilates).
+    expected_stride = min(output_stride, 2**depth)
+    for attr, value, expected in (
+        ("depth", encoder.depth, depth),
+        ("in_channels", encoder.in_channels, in_channels),
+        ("output_stride", encoder.output_stride, expected_stride),
+    ):
+        if int(value) != expected:
             problems.append(f"{where}: encoder.{attr} is {value}, expected {expected}")
+    if len(info.features) != depth + 1:
+        problems.append(f"{where}: out_channels has {len(info.features)} entries {info.channels}, expected depth + 1 = {depth + 1}")
     return problems
 
 
@@ -119,8 +144,10 @@ def check_encoder(
     """Check an encoder (a registered name, ``tu-<model>``, or an encoder class) against the contract.
 
     ``params`` are the encoder's ``encoder.params``. Verified, with random
-    weights: ``out_channels`` (``depth + 1`` entries) against the real feature
-    maps; each feature's stride ``min(2**i, output_stride)``; every depth in
+    weights: the declared ``feature_info`` (``depth + 1`` maps, consistent)
+    against the real feature maps: channels, and each map at its declared
+    stride for the input size (a map declared at stride 16 of a 64x64 input
+    must be 4x4); the deepest stride ``min(2**depth, output_stride)``; every depth in
     ``check_depths`` (default 1..5), with ``out_channels`` consistent across
     depths; ``in_channels`` 1, 3 and 4; ``output_stride`` 16 and 8 where the
     encoder accepts them (an encoder that refuses them with an
@@ -171,8 +198,10 @@ def _check_encoder(
         except Exception as exc:  # noqa: BLE001
             problems.append(f"{where}: forward failed: {type(exc).__name__}: {exc}")
             return None
-        problems.extend(_check_attributes(where, encoder, depth, in_channels, output_stride))
-        problems.extend(_check_features(where, encoder, features, x, depth, output_stride))
+        info = _declared(where, encoder, problems)
+        if info is not None:
+            problems.extend(_check_attributes(where, encoder, info, depth, in_channels, output_stride))  # type: ignore[arg-type]
+            problems.extend(_check_features(where, info, features, x, depth))
         return features
 
     seen: dict[int, list[int]] = {}
@@ -182,7 +211,8 @@ def _check_encoder(
         if encoder is None:
             continue
         features = run(where, encoder, depth, 3, 32)
-        seen[depth] = list(getattr(encoder, "out_channels", []))
+        info = _declared(where, encoder, [])
+        seen[depth] = info.channels if info is not None else []
         if depth == deepest and features is not None:
             problems.extend(_check_modes(where, encoder, size, check_trace))
     reference = seen.get(deepest)
@@ -201,7 +231,8 @@ def _check_encoder(
         if encoder is None:
             continue
         run(where, encoder, deepest, in_channels, 32)
-        channels = list(getattr(encoder, "out_channels", []))
+        info = _declared(where, encoder, [])
+        channels = info.channels if info is not None else []
         if reference is not None and reference and reference[0] == 3 and channels and channels[0] != in_channels:
             problems.append(f"{where}: out_channels[0] is {channels[0]}, expected the input's {in_channels} channels")
 
@@ -216,7 +247,7 @@ def _check_encoder(
 
 def _check_modes(where: str, encoder: nn.Module, size: int, trace: bool) -> list[str]:
     problems: list[str] = []
-    in_channels = int(getattr(encoder, "in_channels", 3))
+    in_channels = int(encoder.in_channels) if isinstance(encoder, EncoderMixin) else 3
     torch.manual_seed(1)
     x = torch.randn(2, in_channels, size, size)
     encoder.eval()

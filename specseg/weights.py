@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping
 from specseg.fileio import describe_os_error, open_regular
 from specseg.tensorfile import HeaderError, read_safetensors_header, zip_declared_bytes
 
+from specseg.errors import SpecsegError
+
 if TYPE_CHECKING:
     import torch
     from torch import nn
@@ -43,7 +45,7 @@ _ZIP_MAGIC = b"PK\x03\x04"
 _ZIP_EMPTY = b"PK\x05\x06"
 
 
-class WeightsError(Exception):
+class WeightsError(SpecsegError):
     """A weights file could not be read, or does not fit the network it was meant for."""
 
     def __init__(self, message: str):
@@ -67,13 +69,13 @@ def weights_budget(limit: float, how: str) -> Iterator[None]:
 
 def _budget(max_bytes: float | None) -> tuple[float, str]:
     if max_bytes is not None:
-        from specseg.dryrun import format_bytes
+        from specseg.sizes import format_bytes
 
         return max_bytes, f"the limit of {format_bytes(max_bytes)}"
     current = _BUDGET.get()
     if current is not None:
         return current
-    from specseg.dryrun import resolve_limit
+    from specseg.memory_limit import resolve_limit
 
     return resolve_limit(None)
 
@@ -270,7 +272,7 @@ def _read_state_dict(path: Path, sha256: str | None, digest: BackgroundDigest | 
     declared = declared_bytes(path, kind)
     limit, how = _budget(max_bytes)
     if declared > limit:
-        from specseg.dryrun import format_bytes
+        from specseg.sizes import format_bytes
 
         raise WeightsError(
             f"{path}: the file declares {format_bytes(declared)} of tensor data, more than {how}; refusing to read it "

@@ -19,11 +19,13 @@ ARCHITECTURES = sorted(SECTIONS)
 
 def small_spec(arch: str) -> dict[str, Any]:
     """The spec of ``arch``'s small model (seeded: every build has the same weights)."""
-    encoder: dict[str, Any] = {"name": "resnet18"}
+    section = SECTIONS[arch]
+    # The encoder of the section's small example, at its full default depth.
+    encoder: dict[str, Any] = {"name": section.small_encoder["name"]}
     decoder: dict[str, Any] = {"architecture": arch}
-    if arch == "dpt":
-        encoder = {"name": "tu-test_vit"}
-        decoder.update(intermediate_channels=[16, 32, 64, 64], fusion_channels=32)
+    if section.encoder_kind == "vit":
+        # A ViT decoder's default widths (up to 1024) are not small: take the section's small ones.
+        decoder.update(section.small_example)
     return {
         "specseg": 1,
         "encoder": encoder,

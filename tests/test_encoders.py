@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -18,8 +19,10 @@ import pytest
 import torch
 
 import specseg
+from specseg import EncoderMixin
 from specseg.encoders.catalog import compute_metadata, encoder_rows, smp_comparison_rows
-from specseg.encoders.registry import registry
+from specseg.encoders.features import EncoderContractError, Feature, FeatureInfo
+from specseg.encoders.registry import registry, unregister_encoder
 from specseg.encoders.smp_names import SMP_NAMES
 from specseg.testing import check_encoder, single_threaded
 from specseg.weights import load_into
@@ -107,6 +110,110 @@ def test_unknown_timm_model_suggests_names() -> None:
     with pytest.raises(specseg.SpecError) as info:
         specseg.build(_unet("tu-resnet181"))
     assert "did you mean" in info.value.issues[0].message and "tu-resnet18" in info.value.issues[0].message
+
+
+# --- the declared feature record -------------------------------------------------------------------
+
+
+class StridedEncoder(torch.nn.Module, EncoderMixin):
+    """Five 3x3 stages with the given strides; declares the default record (SMP-style attributes only)."""
+
+    def __init__(self, strides: tuple[int, ...] = (2, 2, 2, 2, 2), depth: int = 5) -> None:
+        super().__init__()
+        self._out_channels = [3, 8, 8, 8, 8, 8]
+        self._depth = depth
+        self._in_channels = 3
+        self.stages = torch.nn.ModuleList(torch.nn.Conv2d(3 if i == 0 else 8, 8, 3, stride=s, padding=1) for i, s in enumerate(strides))
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = [x]
+        for stage in self.stages[: self._depth]:
+            x = stage(x)
+            features.append(x)
+        return features
+
+
+@pytest.mark.parametrize(
+    ("features", "depth", "problem"),
+    [
+        ([Feature(3, 1, "input"), Feature(8, 2)], 2, "2 features declared for depth 2; expected depth + 1 = 3"),
+        ([Feature(3, 1, "input"), Feature(8, 4), Feature(8, 2)], 2, "strides [1, 4, 2] decrease"),
+        ([Feature(3, 1, "input"), Feature(0, 2)], 1, "a map needs at least 1"),
+        ([Feature(3, 1, "input"), Feature(4, 2, "empty")], 1, "feature 1 is empty but declares 4 channels"),
+        ([Feature(3, 2, "input"), Feature(8, 2)], 1, "feature 0 must be at stride 1"),
+        ([Feature(3, 1, "input"), Feature(8, 0)], 1, "strides are positive"),
+    ],
+)
+def test_feature_record_is_checked_where_it_is_made(features: list[Feature], depth: int, problem: str) -> None:
+    with pytest.raises(EncoderContractError, match=re.escape(problem)):
+        FeatureInfo(tuple(features), depth)
+
+
+def test_seed_attributes_derive_the_record() -> None:
+    info = StridedEncoder(depth=4).feature_info
+    assert info.channels == [3, 8, 8, 8, 8] and info.strides == [1, 2, 4, 8, 16]
+    assert [f.layout for f in info.features] == ["input", "map", "map", "map", "map"]
+    assert FeatureInfo.pyramid([3, 0, 32, 64], 3).features[1] == Feature(0, 2, "empty")
+    assert FeatureInfo.pyramid([3, 64, 64, 128, 256, 512], 5, output_stride=8).strides == [1, 2, 4, 8, 8, 8]
+
+
+@pytest.mark.parametrize(
+    ("name", "encoder", "channels", "strides", "prefix_tokens"),
+    [
+        ("resnet18", {"depth": 4, "output_stride": 16}, [3, 64, 64, 128, 256], [1, 2, 4, 8, 16], False),
+        ("mit_b0", {}, [3, 0, 32, 64, 160, 256], [1, 2, 4, 8, 16, 32], False),
+        ("tu-test_convnext", {"depth": 4}, [3, 0, 24, 32, 48], [1, 2, 4, 8, 16], False),
+        ("tu-test_resnet", {"output_stride": 8}, [3, 32, 32, 48, 192, 96], [1, 2, 4, 8, 8, 8], False),
+    ],
+)
+def test_built_encoders_declare_their_features(name: str, encoder: dict, channels: list, strides: list, prefix_tokens: bool) -> None:
+    arch = "deeplabv3" if encoder.get("output_stride") else "unet"
+    spec = {"specseg": 1, "encoder": {"name": name, **encoder}, "decoder": {"architecture": arch}}
+    if arch == "unet":
+        spec["decoder"]["channels"] = [16] * encoder.get("depth", 5)
+    with torch.device("meta"):
+        info = specseg.build(spec).encoder.feature_info
+    assert (info.channels, info.strides, info.prefix_tokens) == (channels, strides, prefix_tokens)
+
+
+def test_vit_encoders_declare_block_maps_at_the_patch_stride() -> None:
+    spec = {"specseg": 1, "encoder": {"name": "tu-test_vit"}, "decoder": {"architecture": "dpt", "intermediate_channels": [8, 8, 8, 8], "fusion_channels": 8}}
+    with single_threaded():
+        model = specseg.build(spec).eval()
+        info = model.encoder.feature_info
+        assert info.strides == [1, 16, 16, 16, 16] and info.prefix_tokens and info.channels[0] == 3
+        with torch.no_grad():
+            features = model.encoder(torch.randn(1, 3, 64, 64))
+    assert [tuple(f.shape[1:]) for f in features] == [(c, 64 // s, 64 // s) for c, s in zip(info.channels, info.strides)]
+
+
+def test_check_encoder_catches_a_feature_at_another_stride_than_declared() -> None:
+    """Stage 4 keeps the resolution, so the map declared at stride 16 is at stride 8 (8x8, not 4x4, for 64x64)."""
+
+    class HalfStride(StridedEncoder):
+        def __init__(self, **kwargs):
+            super().__init__(strides=(2, 2, 2, 1, 2))
+
+    problems = check_encoder(HalfStride, check_depths=[5], check_in_channels=(), check_output_strides=(), check_trace=False)
+    assert any("feature 4 has shape (2, 8, 8, 8), expected (2, 8, 4, 4) (out_channels[4] channels at the declared stride 16)" in p for p in problems), problems
+    assert check_encoder(StridedEncoder, check_depths=[5], check_in_channels=(), check_output_strides=(), check_trace=False) == []
+
+
+def test_an_inconsistent_declaration_is_refused_when_built() -> None:
+    class Short(StridedEncoder):
+        def __init__(self, **kwargs):
+            super().__init__()
+            self._out_channels = [3, 8, 8]  # three entries for depth 5
+
+    specseg.register_encoder("short_declaration", Short)
+    try:
+        with pytest.raises(specseg.SpecError) as info:
+            specseg.build(_unet("short_declaration"))
+    finally:
+        unregister_encoder("short_declaration")
+    (issue,) = info.value.issues
+    assert issue.path == ("encoder", "name") and "breaks the encoder contract" in issue.message
+    assert "3 features declared for depth 5" in issue.message
 
 
 # --- SMP's state-dict layout, where specseg claims it ---------------------------------------------

@@ -483,8 +483,8 @@ def test_soft_bce_spec_weights_are_per_channel():
 )
 def test_loss_issues_report_conflicts_with_the_head(data, classes, activation, expected_paths):
     issues = spec.loss_issues(ADAPTER.validate_python(data), classes, activation)
-    assert [path for path, _ in issues] == expected_paths
-    assert all(isinstance(message, str) and message for _, message in issues)
+    assert [issue.path for issue in issues] == expected_paths
+    assert all(isinstance(issue.message, str) and issue.message for issue in issues)
 
 
 def test_softmax_losses_are_unchanged_by_a_logsoftmax_head():
@@ -494,8 +494,8 @@ def test_softmax_losses_are_unchanged_by_a_logsoftmax_head():
 
 
 def test_loss_issue_messages_name_the_conflict():
-    ((path, message),) = spec.loss_issues(ADAPTER.validate_python({"name": "dice", "mode": "binary"}), 4, None)
-    assert path == ("mode",) and "1 class" in message and "4" in message
+    (issue,) = spec.loss_issues(ADAPTER.validate_python({"name": "dice", "mode": "binary"}), 4, None)
+    assert issue.path == ("mode",) and "1 class" in issue.message and "4" in issue.message
 
 
 def test_model_spec_loss_section_builds_and_conflicts_are_located(tmp_path):

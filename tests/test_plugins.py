@@ -151,7 +151,7 @@ def test_params_model_validates_with_locations(cleanup: list[str], tmp_spec) -> 
         specseg.load_spec(path)
     found = {(i.path, i.location.line if i.location else None) for i in info.value.issues}
     assert (("encoder", "params", "width"), 5) in found and (("encoder", "params", "colour"), 6) in found
-    from specseg.encoders.plugins import plugin_params_schemas
+    from specseg.encoders.plugin_report import plugin_params_schemas
 
     assert plugin_params_schemas()["with_params"]["properties"]["width"]["minimum"] == 1
 
@@ -322,7 +322,7 @@ attempt("build_example", lambda: run("example_tiny", width=8))
 attempt("build_broken", lambda: run("broken_net"))
 attempt("build_alpha", lambda: run("alpha_net"))
 attempt("build_builtin", lambda: type(specseg.build(unet("resnet34")).encoder).__name__)
-from specseg.encoders.plugins import plugin_rows
+from specseg.encoders.plugin_report import plugin_rows
 rows, warnings = plugin_rows(load=True)
 out["plugins"] = {r["name"]: [r["distribution"], r["status"]] for r in rows}
 out["warnings"] = warnings

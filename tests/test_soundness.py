@@ -143,9 +143,9 @@ def specs(draw: Any) -> dict[str, Any]:
 
 def _feature_strides(model: Any) -> list[int] | None:
     """The stride each encoder feature map declares (None: the encoder declares none to check)."""
-    strides = getattr(model.encoder, "feature_strides", None)
-    if strides is not None:
-        return list(strides)
+    info = getattr(model.encoder, "feature_info", None)
+    if info is not None and hasattr(info, "strides"):
+        return list(info.strides)
     if hasattr(model.encoder, "output_strides"):  # ViT encoders: one stride per map
         return list(model.encoder.output_strides)
     return None

@@ -114,6 +114,55 @@ def test_cross_field_error_names_both_locations(tmp_spec) -> None:
     assert f"see encoder.depth at {path}:3:10" in text
 
 
+def test_library_model_validate_reports_the_located_issues() -> None:
+    """ModelSpec.model_validate on a bad mapping names each problem with its spec path, as the CLI does."""
+    from pydantic import ValidationError
+
+    from specseg.spec.model import ModelSpec
+
+    bad = {
+        "specseg": 1,
+        "encoder": {"depth": 4},
+        "decoder": {"architecture": "unet", "channels": [8, 8, 8]},
+        "head": {"classes": 3},
+        "loss": {"name": "dice", "mode": "binary"},
+    }
+    with pytest.raises(ValidationError) as info:
+        ModelSpec.model_validate(bad)
+    text = str(info.value)
+    assert "cross-field problems" not in text
+    assert "decoder.channels: has 3 entries but encoder.depth is 4" in text and "(see encoder.depth)" in text
+    assert "loss.mode: mode 'binary' needs a head with 1 class" in text and "(see head.classes)" in text
+
+
+def test_every_specseg_error_derives_from_one_base() -> None:
+    from specseg.artifacts import ArtifactError
+    from specseg.cli.usage import UsageError
+    from specseg.dryrun import MemoryLimitError
+    from specseg.encoders.features import EncoderContractError
+    from specseg.encoders.pretrained import WeightsRequestError
+    from specseg.encoders.registry import PluginError
+    from specseg.errors import EncoderBuildError, NotDilatableError, SpecsegError
+    from specseg.export import ExportError
+    from specseg.interop.smp_config import SMPConfigError
+    from specseg.weights import WeightsError
+
+    for cls in (SpecError, MemoryLimitError, ArtifactError, ExportError, UsageError, WeightsError, WeightsRequestError,
+                PluginError, EncoderBuildError, NotDilatableError, SMPConfigError, EncoderContractError):
+        assert issubclass(cls, SpecsegError), cls
+    # Classes that were ValueErrors stay ValueErrors, for code that catches them so.
+    assert issubclass(SMPConfigError, ValueError) and issubclass(NotDilatableError, ValueError)
+
+
+def test_encoder_build_errors_carry_their_spec_path() -> None:
+    from specseg.errors import EncoderBuildError, Location, NotDilatableError
+
+    exc = EncoderBuildError("too deep", "depth")
+    issue = exc.issue(lambda path: Location("spec.yaml", 3, 10) if path == ("encoder", "depth") else None)
+    assert (exc.field, issue.path, str(issue.location)) == ("depth", ("encoder", "depth"), "spec.yaml:3:10")
+    assert NotDilatableError("no").path == ("output_stride",)
+
+
 def test_unknown_key_lists_valid_keys() -> None:
     with pytest.raises(SpecError) as info:
         specseg.load_spec("specseg: 1\ndecoder: {architecture: unet}\nhead: {clases: 2}\n")

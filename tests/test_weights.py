@@ -244,14 +244,14 @@ def _whole_model_file(tmp_path: Path) -> tuple[Path, dict[str, torch.Tensor]]:
 
 
 def test_pinned_model_weights_load_with_one_build_and_one_hash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from specseg import builder, weights
+    from specseg import construct, weights
 
     path, state = _whole_model_file(tmp_path)
     (tmp_path / "s.yaml").write_text(_WHOLE % _sha(path))
     builds: list[str] = []
     hashes: list[Path] = []
-    real_build, real_hash = builder._build, weights.sha256_of
-    monkeypatch.setattr(builder, "_build", lambda *a, **k: builds.append("build") or real_build(*a, **k))
+    real_build, real_hash = construct.construct, weights.sha256_of
+    monkeypatch.setattr(construct, "construct", lambda *a, **k: builds.append("build") or real_build(*a, **k))
     monkeypatch.setattr(weights, "sha256_of", lambda p, *a, **k: hashes.append(p) or real_hash(p, *a, **k))
     model = specseg.build(tmp_path / "s.yaml")
     # The memory guard's meta-device build is the model the weights go into; the file is hashed once.

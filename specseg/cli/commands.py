@@ -48,7 +48,7 @@ def validate(args: argparse.Namespace) -> int:
 
 def parse_input_shape(text: str) -> tuple[int, int, int, int]:
     """Parse ``N,C,H,W`` into four positive integers, or raise a usage error."""
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
 
     parts = [p.strip() for p in text.split(",")]
     # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
@@ -66,7 +66,7 @@ def build(args: argparse.Namespace) -> int:
     ``-o OUT`` also writes the model (format from OUT's suffix), ``--dry-run``
     summarises on the meta device instead, ``--max-memory`` sets the guard.
     """
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
 
     shape = parse_input_shape(args.input_shape) if args.input_shape else None
     max_memory = _max_memory(getattr(args, "max_memory", None))
@@ -203,7 +203,7 @@ def _max_memory(text: str | None) -> str | None:
     """Check ``--max-memory`` early (a usage error), returning it for :func:`specseg.build`."""
     if text is None:
         return None
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.dryrun import parse_size
 
     try:
@@ -215,7 +215,7 @@ def _max_memory(text: str | None) -> str | None:
 
 def _check_outputs(paths: list[Path], force: bool) -> None:
     """Refuse unknown suffixes, repeated or existing files before spending time on the build."""
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.export import format_for, require_onnx
 
     if any(p.suffix.lower() == ".onnx" for p in paths):
@@ -242,7 +242,7 @@ def check_output_path(path: Path, force: bool, option: str) -> None:
     import os
     import tempfile
 
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.fileio import check_target, describe_os_error
 
     name_max = 255
@@ -289,7 +289,7 @@ def _is_artifact_source(text: str) -> bool:
 
 def _check_folders(folders: list[Path], force: bool) -> None:
     """Refuse a folder output whose files exist (without --force) or that is a file, before building."""
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.hub import ARTIFACT_NAME, CARD_NAME, SPEC_NAME
 
     for folder in folders:
@@ -315,7 +315,7 @@ def _print_written(output: dict[str, Any]) -> None:
 def _dry_run(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) -> int:
     """``specseg build SPEC --dry-run``: the summary of a meta-device build."""
     from specseg.builder import resolve
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.dryrun import dry_run, format_bytes
 
     spec, doc, base = resolve(Path(args.spec), args.overrides)
@@ -405,7 +405,7 @@ def fmt(args: argparse.Namespace) -> int:
     ``--check`` takes several files (as pre-commit passes them) and reports
     each one; printing or ``-o`` takes exactly one.
     """
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.spec.migrations import CURRENT_VERSION
 
     to = getattr(args, "to", None)
@@ -441,7 +441,7 @@ def fmt(args: argparse.Namespace) -> int:
 
 def _canonical_text(path: Path, resolved_form: bool, to: int | None = None) -> str:
     """The canonical text of one spec file (migrated to version ``to``); raises :class:`SpecError` for an invalid one."""
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.loader.compose import compose
     from specseg.loader.document import Document
     from specseg.loader.source import load_document, read_spec_file
@@ -676,7 +676,7 @@ def _fill_plugin_weights(rows: list[dict[str, Any]]) -> None:
 
 def _list_plugins(args: argparse.Namespace) -> int:
     """``specseg list plugins``: installed encoder plugins, each imported to check it loads."""
-    from specseg.encoders.plugins import plugin_rows
+    from specseg.encoders.plugin_report import plugin_rows
 
     rows, warnings = plugin_rows(load=True)
     if args.filter:
@@ -697,7 +697,7 @@ def _list_plugins(args: argparse.Namespace) -> int:
 
 def check_encoder(args: argparse.Namespace) -> int:
     """``specseg check-encoder NAME``: exit 0 when the encoder keeps the contract, 1 otherwise."""
-    from specseg.cli.main import UsageError
+    from specseg.cli.usage import UsageError
     from specseg.encoders.registry import registry
     from specseg.errors import SpecIssue
 

@@ -14,18 +14,13 @@ import traceback
 from typing import Any, Callable, Sequence
 
 from specseg._version import __version__
-from specseg.artifacts import ArtifactError
-from specseg.errors import SpecError, one_line
-from specseg.export import ExportError
+from specseg.cli.usage import UsageError
+from specseg.errors import SpecError, SpecsegError, one_line
 
 EXIT_OK = 0
 EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
-
-
-class UsageError(Exception):
-    """Bad command-line usage that argparse cannot detect (exit code 2)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -277,8 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, FileExistsError) as exc:
         print(one_line(f"specseg {args.command}: error: {exc}"), file=sys.stderr)
         return EXIT_USAGE
-    except (ArtifactError, ExportError) as exc:
-        print(one_line(f"specseg {args.command}: error: {exc}"), file=sys.stderr)
+    except SpecsegError as exc:
+        # Any other problem specseg recognised (an artifact, an export, weights): the user's to fix, not a bug.
+        for issue in exc.issues:
+            print(issue.format(), file=sys.stderr)
+        if not exc.issues:
+            print(one_line(f"specseg {args.command}: error: {exc}"), file=sys.stderr)
         return EXIT_INVALID
     except OSError as exc:
         # A file that cannot be read or written (EIO, a full disk, a name too long): the input or the

@@ -9,6 +9,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from specseg.capture import is_capturing
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.spec.decoders.checks import empty_features_error
+from specseg.spec.decoders.deeplabv3 import DeepLabV3DecoderSpec
+from specseg.spec.model import ModelSpec
 
 
 class AtrousConv2d(nn.Conv2d):
@@ -147,7 +153,7 @@ class ASPP(nn.Module):
         return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
 
 
-class DeepLabV3Decoder(nn.Module):
+class DeepLabV3Decoder(Decoder):
     """ASPP on the deepest features, then a 3x3 conv-BN-ReLU; keys ``aspp``, ``conv``, ``bn``."""
 
     def __init__(
@@ -167,3 +173,18 @@ class DeepLabV3Decoder(nn.Module):
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         return self.relu(self.bn(self.conv(self.aspp(features[-1]))))
+
+
+@register_decoder(DeepLabV3DecoderSpec)
+def build_deeplabv3(section: DeepLabV3DecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> DeepLabV3Decoder:
+    """The DeepLabV3 decoder of a section: ASPP on the deepest features only."""
+    error = empty_features_error(encoder.out_channels, 1, "DeepLabV3", spec)
+    if error is not None:
+        raise error
+    return DeepLabV3Decoder(
+        in_channels=encoder.out_channels[-1],
+        out_channels=section.channels,
+        atrous_rates=tuple(section.atrous_rates),
+        aspp_separable=section.aspp_separable,
+        aspp_dropout=section.aspp_dropout,
+    )

@@ -8,12 +8,17 @@ import torch
 from torch import nn
 
 from specseg.decoders.deeplabv3 import ASPP, SeparableConv2d
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.spec.decoders.deeplabv3plus import DeepLabV3PlusDecoderSpec
+from specseg.spec.model import ModelSpec
 
 #: Channels of the stride-4 skip projection, fixed by the paper.
 HIGHRES_CHANNELS = 48
 
 
-class DeepLabV3PlusDecoder(nn.Module):
+class DeepLabV3PlusDecoder(Decoder):
     """ASPP on the deepest features, upsampled to stride 4 and fused with the stride-4 skip.
 
     Keys: ``aspp`` (ASPP, separable 3x3 conv, BN, ReLU), ``block1`` (1x1
@@ -64,3 +69,16 @@ class DeepLabV3PlusDecoder(nn.Module):
         x = torch.cat([context, skip], dim=1)
         del context, skip  # freed before block2 runs, so that its output can take their memory
         return self.block2(x)
+
+
+@register_decoder(DeepLabV3PlusDecoderSpec)
+def build_deeplabv3plus(section: DeepLabV3PlusDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> DeepLabV3PlusDecoder:
+    """The DeepLabV3+ decoder of a section."""
+    return DeepLabV3PlusDecoder(
+        encoder_channels=encoder.out_channels,
+        output_stride=int(encoder.output_stride),
+        out_channels=section.channels,
+        atrous_rates=tuple(section.atrous_rates),
+        aspp_separable=section.aspp_separable,
+        aspp_dropout=section.aspp_dropout,
+    )

@@ -1,7 +1,7 @@
 """DPT decoder and head (Ranftl et al., 2021), with SMP 0.6's state-dict layout.
 
 DPT reads a plain ViT (:class:`specseg.encoders.timm_vit.TimmViTEncoder`):
-every feature map is at the patch stride and may come with prefix tokens
+every block's feature map is at the patch stride and may come with prefix tokens
 (class, distillation or register tokens). Each feature is merged with its
 prefix tokens (the readout), reassembled to stride 4, 8, 16, 32, ... and
 the reassembled maps are fused from the deepest up, each fusion doubling
@@ -11,6 +11,7 @@ head, :class:`DPTSegmentationHead`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import torch
@@ -19,6 +20,12 @@ from torch.nn import functional as F
 
 from specseg.blocks.activation import Activation
 from specseg.capture import is_capturing
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.encoders.timm_vit import ViTFeatures
+from specseg.spec.decoders.dpt import DPTDecoderSpec
+from specseg.spec.model import ModelSpec
 
 
 class ReadoutConcatBlock(nn.Module):
@@ -120,12 +127,12 @@ class FusionBlock(nn.Module):
         return self.project(x)
 
 
-class DPTDecoder(nn.Module):
+class DPTDecoder(Decoder):
     """The DPT decoder: readout, reassemble to strides 4, 8, 16, ..., fuse from the deepest up.
 
-    ``encoder_channels`` and ``encoder_strides`` describe the ViT's feature
-    maps (one per used block); ``intermediate_channels`` has one entry per
-    feature. Input height and width must be multiples of
+    ``encoder_channels`` and ``encoder_strides`` describe the ViT's block
+    maps (one per used block, without the input map every encoder returns
+    first); ``intermediate_channels`` has one entry per block map. Input height and width must be multiples of
     :attr:`input_multiple` so that consecutive reassembled maps differ by
     exactly a factor of two.
     """
@@ -164,7 +171,7 @@ class DPTDecoder(nn.Module):
         self.out_channels = int(fusion_channels)
 
     def check_feature_sizes(self, features: Sequence[torch.Tensor]) -> None:
-        """Raise ``ValueError`` naming the valid input multiple when the fusion sizes cannot match."""
+        """Raise ``ValueError`` naming the valid input multiple when the fusion sizes cannot match (``features``: the block maps)."""
         h, w = (int(s) * self.encoder_strides[0] for s in features[0].shape[2:])
         if h % self.input_multiple or w % self.input_multiple:
             m = self.input_multiple
@@ -175,13 +182,15 @@ class DPTDecoder(nn.Module):
             )
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        """Decode ViT features; prefix tokens are read from ``features.prefix_tokens`` when present."""
+        """Decode a ViT encoder's features (the input, then the block maps); prefix tokens come with :class:`ViTFeatures`."""
+        # Feature 0 is the input image, which DPT does not read.
+        tokens = features.prefix_tokens[1:] if isinstance(features, ViTFeatures) else [None] * (len(features) - 1)
+        blocks = features[1:]
         if not is_capturing():
-            self.check_feature_sizes(features)
-        prefix_tokens = getattr(features, "prefix_tokens", None) or [None] * len(features)
+            self.check_feature_sizes(blocks)
         reassembled = [
             reassemble(readout(f, p))
-            for readout, reassemble, f, p in zip(self.projection_blocks, self.reassemble_blocks, features, prefix_tokens)
+            for readout, reassemble, f, p in zip(self.projection_blocks, self.reassemble_blocks, blocks, tokens)
         ]
         fused: torch.Tensor | None = None
         for block, feature in zip(self.fusion_blocks, reassembled[::-1]):
@@ -222,3 +231,35 @@ class DPTSegmentationHead(nn.Module):
         if self.upsampling > 1:
             x = F.interpolate(x, scale_factor=self.upsampling, mode="bilinear", align_corners=True)
         return self.activation(x)
+
+
+def build_dpt_head(section: DPTDecoderSpec, decoder: nn.Module, spec: ModelSpec) -> DPTSegmentationHead:
+    """DPT's own head (conv-BN-ReLU, dropout, 1x1 conv, upsampling), fed by the decoder's output."""
+    return DPTSegmentationHead(
+        in_channels=decoder.out_channels,
+        out_channels=spec.head.classes,
+        kernel_size=spec.head.kernel_size,
+        activation=spec.head.activation,
+        upsampling=spec.head.upsampling,
+    )
+
+
+@register_decoder(DPTDecoderSpec, head=build_dpt_head)
+def build_dpt(section: DPTDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> DPTDecoder:
+    """The DPT decoder of a section, reading the declared block maps of a ViT encoder."""
+    info = encoder.feature_info
+    if not info.prefix_tokens and section.readout != "ignore":
+        warnings.warn(
+            f"encoder {spec.encoder.name!r} has no prefix (class) tokens, so decoder.readout {section.readout!r} "
+            "has nothing to read; readout: ignore is the natural choice",
+            UserWarning,
+            stacklevel=2,
+        )
+    return DPTDecoder(
+        encoder_channels=info.channels[1:],
+        encoder_strides=info.strides[1:],
+        has_prefix_tokens=info.prefix_tokens,
+        readout=section.readout,
+        intermediate_channels=section.intermediate_channels,
+        fusion_channels=section.fusion_channels,
+    )

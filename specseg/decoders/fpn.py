@@ -7,6 +7,12 @@ from typing import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.spec.decoders.checks import empty_features_error
+from specseg.spec.decoders.fpn import FPNDecoderSpec
+from specseg.spec.model import ModelSpec
 
 
 class Conv3x3GroupNormReLU(nn.Module):
@@ -79,7 +85,7 @@ class FPNMerge(nn.Module):
         return torch.cat(maps, dim=1)
 
 
-class FPNDecoder(nn.Module):
+class FPNDecoder(Decoder):
     """The FPN decoder over the last four encoder maps (``p5`` coarsest ... ``p2`` finest).
 
     ``encoder_channels`` lists the encoder's maps, the first being the
@@ -121,3 +127,19 @@ class FPNDecoder(nn.Module):
         branches = [branch(p) for branch, p in zip(self.seg_blocks, (p5, p4, p3, p2))]
         del p5, p4, p3, p2  # freed before the merge, so that its output can take their memory
         return self.dropout(self.merge(branches))
+
+
+@register_decoder(FPNDecoderSpec)
+def build_fpn(section: FPNDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> FPNDecoder:
+    """The FPN decoder of a section; its pyramid reads the last four encoder maps."""
+    error = empty_features_error(encoder.out_channels, 4, "FPN", spec)
+    if error is not None:
+        raise error
+    return FPNDecoder(
+        encoder_channels=encoder.out_channels,
+        pyramid_channels=section.pyramid_channels,
+        segmentation_channels=section.segmentation_channels,
+        merge_policy=section.merge_policy,
+        dropout=section.dropout,
+        interpolation=section.interpolation,
+    )

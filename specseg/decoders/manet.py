@@ -10,6 +10,12 @@ from torch.nn import functional as F
 
 from specseg.blocks.conv import Conv2dNormReLU
 from specseg.spec.common import Norm
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.spec.decoders.checks import empty_features_error, groupnorm_build_error
+from specseg.spec.decoders.manet import MAnetDecoderSpec
+from specseg.spec.model import ModelSpec
 
 
 class PositionAttentionBlock(nn.Module):
@@ -119,7 +125,7 @@ class MAnetDecoderBlock(nn.Module):
         return self.conv2(x)
 
 
-class MAnetDecoder(nn.Module):
+class MAnetDecoder(Decoder):
     """The MA-Net decoder: a PAB on the deepest features, then one stage per encoder stage.
 
     Stages with a non-empty encoder skip are MFABs; the others (the last
@@ -163,3 +169,25 @@ class MAnetDecoder(nn.Module):
         for i, block in enumerate(self.blocks):
             x = block(x, skips[i] if i < len(skips) else None)
         return x
+
+
+@register_decoder(MAnetDecoderSpec)
+def build_manet(section: MAnetDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> MAnetDecoder:
+    """The MA-Net decoder of a section."""
+    error = empty_features_error(encoder.out_channels, 1, "MA-Net", spec)
+    if error is not None:
+        raise error
+    try:
+        return MAnetDecoder(
+            encoder_channels=encoder.out_channels,
+            decoder_channels=section.channels,
+            norm=section.norm,
+            pab_channels=section.pab_channels,
+            interpolation=section.interpolation,
+        )
+    except ValueError:
+        # The fusion blocks also normalise at the widths of the deepest feature and of each skip.
+        error = groupnorm_build_error(section.norm, encoder.out_channels[1:], "MA-Net")
+        if error is None:
+            raise
+        raise error from None

@@ -7,6 +7,11 @@ from typing import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.spec.decoders.pan import PANDecoderSpec
+from specseg.spec.model import ModelSpec
 
 #: The FPA block halves its input three times, so it needs at least this many pixels per side.
 FPA_MIN_SIZE = 8
@@ -95,7 +100,7 @@ class GAUBlock(nn.Module):
         return y_up + self.conv2(x) * self.conv1(y)
 
 
-class PANDecoder(nn.Module):
+class PANDecoder(Decoder):
     """FPA on the deepest features, then GAU blocks up to the stride-4 features.
 
     With an encoder of depth ``d`` (3..5) there are ``d - 2`` GAU blocks,
@@ -131,3 +136,9 @@ class PANDecoder(nn.Module):
         for index in range(self.num_gau, 0, -1):
             x = getattr(self, f"gau{index}")(skips[index - 1], x)
         return x
+
+
+@register_decoder(PANDecoderSpec)
+def build_pan(section: PANDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> PANDecoder:
+    """The PAN decoder of a section."""
+    return PANDecoder(encoder_channels=encoder.out_channels, channels=section.channels, interpolation=section.interpolation)

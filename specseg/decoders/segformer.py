@@ -9,6 +9,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from specseg.blocks.conv import Conv2dNormReLU
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.spec.decoders.segformer import SegformerDecoderSpec
+from specseg.spec.model import ModelSpec
 
 
 class SegformerMLP(nn.Module):
@@ -31,7 +36,7 @@ class SegformerMLP(nn.Module):
         return y.permute(0, 3, 1, 2)
 
 
-class SegformerDecoder(nn.Module):
+class SegformerDecoder(Decoder):
     """Project every encoder feature to ``channels``, resize all to stride 4, concatenate, fuse.
 
     Every feature except the input image is used, deepest first; an empty
@@ -61,3 +66,9 @@ class SegformerDecoder(nn.Module):
         fused = torch.cat(resized, dim=1)
         del resized  # the four resized maps are not kept through the fusion convolution
         return self.fuse_stage(fused)
+
+
+@register_decoder(SegformerDecoderSpec)
+def build_segformer(section: SegformerDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> SegformerDecoder:
+    """The SegFormer decoder of a section."""
+    return SegformerDecoder(encoder_channels=encoder.out_channels, channels=section.segmentation_channels)

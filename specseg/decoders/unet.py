@@ -11,6 +11,12 @@ from torch.nn import functional as F
 from specseg.blocks.attention import Attention
 from specseg.blocks.conv import Conv2dNormReLU
 from specseg.spec.common import Norm
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.encoders.families import VGG, family_of
+from specseg.spec.decoders.unet import UnetDecoderSpec
+from specseg.spec.model import ModelSpec
 
 
 class UnetDecoderBlock(nn.Module):
@@ -55,7 +61,7 @@ class UnetCenterBlock(nn.Sequential):
         )
 
 
-class UnetDecoder(nn.Module):
+class UnetDecoder(Decoder):
     """The U-Net decoder: one block per encoder stage, deepest first.
 
     ``encoder_channels`` has depth + 1 entries, the first being the input
@@ -95,3 +101,16 @@ class UnetDecoder(nn.Module):
             skip = skips[i + 1] if i + 1 < len(skips) else None
             x = block(x, sizes[i + 1], skip)
         return x
+
+
+@register_decoder(UnetDecoderSpec)
+def build_unet(section: UnetDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> UnetDecoder:
+    """The U-Net decoder of a section; SMP adds the center block for VGG encoders."""
+    return UnetDecoder(
+        encoder_channels=encoder.out_channels,
+        decoder_channels=section.channels,
+        norm=section.norm,
+        attention=section.attention,
+        interpolation=section.interpolation,
+        center=family_of(spec.encoder.name) == VGG,
+    )

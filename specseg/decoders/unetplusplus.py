@@ -20,6 +20,13 @@ from specseg.blocks.attention import Attention
 from specseg.blocks.conv import Conv2dNormReLU
 from specseg.decoders.unet import UnetCenterBlock
 from specseg.spec.common import Norm
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.encoders.families import VGG, family_of
+from specseg.spec.decoders.checks import groupnorm_build_error
+from specseg.spec.decoders.unetplusplus import UnetPlusPlusDecoderSpec
+from specseg.spec.model import ModelSpec
 
 
 class UnetPlusPlusNode(nn.Module):
@@ -64,7 +71,7 @@ class UnetPlusPlusNode(nn.Module):
         return self.attention2(x)
 
 
-class UnetPlusPlusDecoder(nn.Module):
+class UnetPlusPlusDecoder(Decoder):
     """The nested U-Net++ decoder over ``depth`` encoder stages (``depth >= 2``).
 
     ``encoder_channels`` has depth + 1 entries, the first being the input
@@ -126,3 +133,23 @@ class UnetPlusPlusDecoder(nn.Module):
                 # The node concatenates the upsampled input and all skips at once (one copy, not two).
                 nodes[(i, j)] = self.blocks[f"x_{i}_{j}"](x, skips)
         return self.blocks[f"x_0_{self.depth - 1}"](nodes[(0, self.depth - 2)])
+
+
+@register_decoder(UnetPlusPlusDecoderSpec)
+def build_unetplusplus(section: UnetPlusPlusDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> UnetPlusPlusDecoder:
+    """The U-Net++ decoder of a section; SMP adds the center block for VGG encoders."""
+    try:
+        return UnetPlusPlusDecoder(
+            encoder_channels=encoder.out_channels,
+            decoder_channels=section.channels,
+            norm=section.norm,
+            attention=section.attention,
+            interpolation=section.interpolation,
+            center=family_of(spec.encoder.name) == VGG,
+        )
+    except ValueError:
+        # Intermediate nodes take the widths of the encoder levels between the deepest and the shallowest.
+        error = groupnorm_build_error(section.norm, encoder.out_channels[1:-2], "U-Net++")
+        if error is None:
+            raise
+        raise error from None

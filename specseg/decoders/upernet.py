@@ -11,6 +11,11 @@ from torch.nn import functional as F
 from specseg.blocks.conv import Conv2dNormReLU
 from specseg.blocks.norm import LayerNorm2d
 from specseg.spec.common import Norm
+from specseg.decoders.base import Decoder
+from specseg.decoders.registry import register_decoder
+from specseg.encoders.base import EncoderMixin
+from specseg.spec.decoders.upernet import UPerNetDecoderSpec
+from specseg.spec.model import ModelSpec
 
 
 def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -59,7 +64,7 @@ class UPerNetLateralBlock(nn.Module):
         return _resize(state, skip.shape[2:]) + skip
 
 
-class UPerNetDecoder(nn.Module):
+class UPerNetDecoder(Decoder):
     """The UPerNet decoder: pyramid pooling on the deepest map, an FPN, and a fusion at stride 4.
 
     Only the features from stride 4 down are used (``encoder_channels[2:]``),
@@ -97,3 +102,9 @@ class UPerNetDecoder(nn.Module):
         stacked = torch.cat([_resize(level, size) for level in levels[::-1]], dim=1)
         del levels
         return self.fusion_block(stacked)
+
+
+@register_decoder(UPerNetDecoderSpec)
+def build_upernet(section: UPerNetDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> UPerNetDecoder:
+    """The UPerNet decoder of a section."""
+    return UPerNetDecoder(encoder_channels=encoder.out_channels, channels=section.channels, norm=section.norm)

@@ -1,16 +1,20 @@
-"""The encoder contract, and :class:`EncoderMixin` which implements most of it.
+"""The encoder contract, and :class:`EncoderMixin`, the base every encoder satisfies.
 
-An encoder is an ``nn.Module`` that exposes:
+An encoder is an ``nn.Module`` deriving from :class:`EncoderMixin` that declares
+``feature_info``, a :class:`~specseg.encoders.features.FeatureInfo`: the
+channels, stride and layout of each of the ``depth + 1`` maps its
+``forward(x)`` returns (the first being ``x`` itself). ``out_channels``,
+``depth``, ``in_channels`` and ``output_stride`` are read from that record.
 
-* ``out_channels``: ``depth + 1`` channel counts, the first being ``in_channels``;
-  a stage that does not exist in the network (a transformer's stride-2 stage)
-  reports 0 channels and yields an empty (N, 0, H/2, W/2) tensor;
-* ``depth``, ``in_channels`` and ``output_stride`` (the deepest feature's stride,
-  ``min(requested output stride, 2 ** depth)``);
-* ``forward(x)`` returning ``depth + 1`` NCHW feature maps, the i-th at stride
-  ``min(2 ** i, output_stride)``, the first being ``x`` itself.
+Encoders written against SMP's ``EncoderMixin`` keep working unchanged: they
+set ``_out_channels`` (channels for depth 5, the first the input's),
+``_depth`` and ``_in_channels`` (and ``_output_stride`` once dilated), and
+the record is derived from them, with strides ``min(2 ** i, output_stride)``.
+An encoder whose strides differ declares ``_feature_strides`` (for depth 5),
+or overrides :attr:`EncoderMixin.feature_info`.
 
-:func:`specseg.testing.check_encoder` verifies all of it.
+:func:`specseg.testing.check_encoder` verifies the declaration against a
+real forward pass: channels, and strides for the input size.
 """
 
 from __future__ import annotations
@@ -20,24 +24,43 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from specseg.encoders.features import UNDILATED_OUTPUT_STRIDE, FeatureInfo, FeatureLayout
 
 class EncoderMixin:
-    """Contract helpers for encoder classes (``class MyEncoder(nn.Module, EncoderMixin)``).
+    """The encoder base (``class MyEncoder(nn.Module, EncoderMixin)``): the declared features and dilation.
 
     A subclass sets ``_out_channels`` (channels for depth 5, first = input
     channels), ``_depth`` and ``_in_channels``, and optionally
-    ``_output_stride``; it implements ``get_stages`` to support dilation.
+    ``_output_stride`` and ``_feature_strides``; it implements ``get_stages``
+    to support dilation. ``classifier_keys`` are state-dict keys of
+    classification checkpoints that the encoder does not have (dropped when
+    loading pretrained weights).
     """
 
     _out_channels: list[int]
     _depth: int = 5
     _in_channels: int = 3
-    _output_stride: int = 32
+    _output_stride: int = UNDILATED_OUTPUT_STRIDE
+    #: Strides of the depth-5 maps when they are not ``min(2 ** i, output_stride)``.
+    _feature_strides: Sequence[int] | None = None
+    #: The first map's layout: the input itself, or (VGG) a stage that keeps the resolution.
+    _first_layout: FeatureLayout = "input"
+    #: Keys of classification checkpoints (timm, torchvision) that the encoder does not use.
+    classifier_keys: tuple[str, ...] = ()
+
+    @property
+    def feature_info(self) -> FeatureInfo:
+        """The declared maps (channels, strides, layouts); raises EncoderContractError when inconsistent."""
+        count = self._depth + 1
+        strides = None if self._feature_strides is None else list(self._feature_strides)[:count]
+        return FeatureInfo.pyramid(
+            list(self._out_channels)[:count], self._depth, self._output_stride, strides, first=self._first_layout
+        )
 
     @property
     def out_channels(self) -> list[int]:
         """Channels of each returned feature map, ``depth + 1`` entries."""
-        return list(self._out_channels[: self._depth + 1])
+        return self.feature_info.channels
 
     @property
     def depth(self) -> int:
@@ -52,7 +75,7 @@ class EncoderMixin:
     @property
     def output_stride(self) -> int:
         """Stride of the deepest feature map."""
-        return min(getattr(self, "_output_stride", 32), 2**self._depth)
+        return self.feature_info.output_stride
 
     def set_in_channels(self, in_channels: int, pretrained: bool = True) -> None:
         """Adapt the first convolution to ``in_channels`` input channels."""
@@ -69,13 +92,17 @@ class EncoderMixin:
 
     def make_dilated(self, output_stride: int) -> None:
         """Replace strides by dilation in the stages deeper than ``output_stride``."""
-        if output_stride not in (8, 16):
+        if output_stride not in DILATED_OUTPUT_STRIDES:
             raise ValueError(f"output_stride must be 8 or 16 to dilate, got {output_stride}")
         for stage_stride, modules in self.get_stages().items():
             if stage_stride > output_stride:
                 for module in modules:
                     dilate_convolutions(module, stage_stride // output_stride)
         self._output_stride = output_stride
+
+
+#: Output strides an encoder can be dilated to.
+DILATED_OUTPUT_STRIDES = (8, 16)
 
 
 def patch_first_conv(model: nn.Module, new_in_channels: int, default_in_channels: int = 3, pretrained: bool = True) -> None:

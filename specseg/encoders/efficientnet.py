@@ -26,6 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from specseg.encoders.base import EncoderMixin
+from specseg.errors import EncoderBuildError
 
 #: (kernel, stride, expansion, input channels, output channels, repeats) of B0's seven stages; SE ratio 0.25.
 B0_STAGES = (
@@ -149,7 +150,7 @@ class EfficientNetEncoder(nn.Module, EncoderMixin):
         if variant not in VARIANTS:
             raise ValueError(f"EfficientNet variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if not 1 <= depth <= 5:
-            raise ValueError(f"EfficientNet encoder depth must be 1..5, got {depth}")
+            raise EncoderBuildError(f"EfficientNet encoder depth must be 1..5, got {depth}", "depth")
         width, depth_multiplier, size, taps = VARIANTS[variant]
         stem = round_filters(32, width)
         self._conv_stem = StaticSameConv2d(3, stem, 3, 2, image_size=size)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from specseg.encoders.base import EncoderMixin
+from specseg.errors import EncoderBuildError
 
 
 class ChannelLayerNorm(nn.LayerNorm):
@@ -175,7 +176,7 @@ class MixTransformerEncoder(nn.Module, EncoderMixin):
     ) -> None:
         super().__init__()
         if not 1 <= depth <= 5:
-            raise ValueError(f"Mix Transformer depth must be 1..5, got {depth}")
+            raise EncoderBuildError(f"Mix Transformer depth must be 1..5, got {depth}", "depth")
         if not (len(embed_dims) == len(depths) == len(num_heads) == len(sr_ratios) == 4):
             raise ValueError("embed_dims, depths, num_heads and sr_ratios need 4 entries each (one per stage)")
         self._depth = depth

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from specseg.encoders.base import EncoderMixin
+from specseg.errors import EncoderBuildError
 
 #: Index in ``features`` of the module whose output is the feature at stride 2, 4, 8, 16 (the last: stride 32).
 TAPS = [1, 3, 6, 13, 18]
@@ -29,7 +30,7 @@ class MobileNetV2Encoder(nn.Module, EncoderMixin):
         from torchvision.models import MobileNetV2
 
         if not 1 <= depth <= 5:
-            raise ValueError(f"MobileNetV2 encoder depth must be 1..5, got {depth}")
+            raise EncoderBuildError(f"MobileNetV2 encoder depth must be 1..5, got {depth}", "depth")
         # torchvision initialises the whole network; only the body is kept.
         self.features = MobileNetV2().features
         self._taps = list(TAPS)

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from specseg.encoders.base import EncoderMixin, patch_first_conv
+from specseg.errors import EncoderBuildError
 
 
 class SqueezeExcite(nn.Module):
@@ -94,7 +95,7 @@ class MobileOneEncoder(nn.Module, EncoderMixin):
     ) -> None:
         super().__init__()
         if not 1 <= depth <= 5:
-            raise ValueError(f"MobileOne encoder depth must be 1..5, got {depth}")
+            raise EncoderBuildError(f"MobileOne encoder depth must be 1..5, got {depth}", "depth")
         if len(widths) != 4 or len(blocks) != 4:
             raise ValueError("widths and blocks give one value per stage (4 each)")
         self._planes = min(64, int(64 * widths[0]))

@@ -34,14 +34,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from specseg.encoders.registry import (
-    REGISTERED_NAME,
-    EncoderEntry,
-    PluginError,
-    entry_from_mapping,
-    registry,
-    with_loaded,
-)
+from specseg.encoders.entries import REGISTERED_NAME, EncoderEntry, PluginError, entry_from_mapping, with_loaded
 
 if TYPE_CHECKING:
     from specseg.encoders.registry import EncoderRegistry
@@ -71,6 +64,11 @@ def _distribution(ep: Any) -> tuple[str, str]:
     if dist is None:
         return "an unknown distribution", ""
     return dist.name, getattr(dist, "version", "") or ""
+
+
+def distribution_of(ep: Any) -> tuple[str, str]:
+    """``(name, version)`` of the distribution that installed entry point ``ep``."""
+    return _distribution(ep)
 
 
 def describe(ep: Any) -> str:
@@ -186,57 +184,3 @@ def load_entry(pending: EncoderEntry) -> EncoderEntry:
             f"encoder {pending.name!r} comes from plugin {label}, which failed to import: {type(exc).__name__}: {exc}"
         ) from None
     return _entry_from_object(pending, obj, label)
-
-
-def plugin_rows(load: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
-    """Installed plugin encoders for ``specseg list plugins``, and warning lines.
-
-    Each row: ``name``, ``distribution``, ``version``, ``entry_point`` (its
-    value), ``status`` (``ok``, ``not loaded`` or ``error``) and ``message``.
-    With ``load`` each plugin is imported to check that it works.
-    """
-    rows: list[dict[str, Any]] = []
-    registry.names()  # runs discovery once
-    warnings = list(registry.plugin_warnings)
-    if plugins_disabled():
-        warnings.append(f"plugin discovery is disabled ({DISABLE_ENV} is set)")
-    for entry in registry.entries():
-        if entry.distribution is None:
-            continue
-        ep = entry.entry_point
-        version = ""
-        value = ""
-        if ep is not None:
-            version = _distribution(ep)[1]
-            value = ep.value
-        status, message = ("not loaded", "")
-        if load:
-            try:
-                registry.get(entry.name)
-                status = "ok"
-            except PluginError as exc:
-                status, message = "error", str(exc)
-                warnings.append(str(exc))
-        rows.append(
-            {"name": entry.name, "distribution": entry.distribution, "version": version, "entry_point": value, "status": status, "message": message}
-        )
-    return rows, warnings
-
-
-def plugin_params_schemas() -> dict[str, dict[str, Any]]:
-    """JSON Schemas of ``encoder.params`` for every encoder that declares a params model.
-
-    Covers in-process registrations and installed plugins (their
-    ``specseg.encoder_params`` models, which are torch-free). A model that
-    cannot be imported is left out.
-    """
-    out: dict[str, dict[str, Any]] = {}
-    for entry in registry.entries():
-        if entry.params_model is None:
-            continue
-        try:
-            model = entry.resolve_params_model()
-            out[entry.name] = model.model_json_schema()
-        except (Exception, SystemExit):  # noqa: BLE001 - a broken plugin must not break the schema
-            continue
-    return out

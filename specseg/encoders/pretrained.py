@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from specseg.encoders.registry import IMAGENET_SETTINGS, WEIGHTS_SOURCE_KEYS, EncoderEntry
+from specseg.errors import SpecsegError
 
 NORMALISATION_KEYS = ("mean", "std", "input_space", "input_range")
 
 
-class WeightsRequestError(Exception):
+class WeightsRequestError(SpecsegError):
     """``encoder.weights`` cannot be honoured (unknown name, download failure); the message says why."""
 
 

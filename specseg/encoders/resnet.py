@@ -14,6 +14,7 @@ from torch import nn
 
 from specseg.capture import is_capturing
 from specseg.encoders.base import EncoderMixin
+from specseg.errors import EncoderBuildError
 
 
 class BasicBlock(nn.Module):
@@ -144,7 +145,7 @@ class ResNetEncoder(nn.Module, EncoderMixin):
     ) -> None:
         super().__init__()
         if not 1 <= depth <= 5:
-            raise ValueError(f"ResNet encoder depth must be 1..5, got {depth}")
+            raise EncoderBuildError(f"ResNet encoder depth must be 1..5, got {depth}", "depth")
         if block not in _BLOCKS:
             raise ValueError(f"block must be one of {sorted(_BLOCKS)}, got {block!r}")
         if len(layers) != 4:

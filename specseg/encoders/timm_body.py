@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 from torch import nn
 
 from specseg.encoders.base import EncoderMixin
+from specseg.errors import EncoderBuildError
 
 
 class NotDilatable(ValueError):
@@ -36,7 +37,7 @@ class TimmBodyEncoder(nn.Module, EncoderMixin):
     def __init__(self, depth: int = 5) -> None:
         super().__init__()
         if not 1 <= depth <= 5:
-            raise ValueError(f"{type(self).__name__} depth must be 1..5, got {depth}")
+            raise EncoderBuildError(f"{type(self).__name__} depth must be 1..5, got {depth}", "depth")
         self._depth = depth
         self._in_channels = 3
         self._output_stride = 32

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from specseg.encoders.base import EncoderMixin
+from specseg.errors import EncoderBuildError
 
 #: The seven block stages run between the taps at strides 4, 8, 16 and 32 (SMP's grouping).
 STAGES = ((0, 2), (2, 3), (3, 5), (5, 7))
@@ -43,7 +44,7 @@ class TimmEfficientNetEncoder(nn.Module, EncoderMixin):
         import timm
 
         if not 1 <= depth <= 5:
-            raise ValueError(f"EfficientNet encoder depth must be 1..5, got {depth}")
+            raise EncoderBuildError(f"EfficientNet encoder depth must be 1..5, got {depth}", "depth")
         from timm.layers.activations import Swish
 
         options = {} if "lite" in model else {"act_layer": Swish}

@@ -71,7 +71,7 @@ def check_strides(encoder: Any, size: int, meta: bool = True) -> str | None:
     encoder.eval()  # as `specseg build` runs it (a training batch of one 1x1 map is the batch's problem, not the size's)
     with torch.inference_mode():
         features = encoder(x)
-    strides = encoder.feature_strides
+    strides = list(encoder.feature_info.strides)
     channels = encoder.out_channels
     if len(features) != len(strides):
         return f"{len(features)} feature maps instead of {len(strides)}"

@@ -28,11 +28,16 @@ import torch
 from torch import nn
 
 from specseg.encoders import timm_layout
-from specseg.encoders.base import dilate_convolutions
+from specseg.encoders.base import EncoderMixin, dilate_convolutions
+from specseg.errors import EncoderBuildError, NotDilatableError
 
+#: Kept importable from here (it moved to :mod:`specseg.errors`).
+__all__ = ["NotDilatableError", "TimmUniversalEncoder"]
 
-class NotDilatableError(ValueError):
-    """The model cannot produce features at the requested output stride."""
+#: Output strides a ``tu-`` encoder can be built at.
+OUTPUT_STRIDES = (8, 16, 32)
+#: Depths a ``tu-`` encoder can be built at.
+MAX_DEPTH = 5
 
 
 def _dilation_method(name: str, depth: int, output_stride: int, params: dict[str, Any]) -> str:
@@ -167,7 +172,7 @@ def dilate_by_stages(model: nn.Module, output_stride: int) -> None:
             dilate_convolutions(part, reduction // output_stride)
 
 
-class TimmUniversalEncoder(nn.Module):
+class TimmUniversalEncoder(nn.Module, EncoderMixin):
     """A timm ``features_only`` model exposing the specseg encoder contract.
 
     ``pretrained`` is False, True (timm downloads the model's weights: the
@@ -198,13 +203,13 @@ class TimmUniversalEncoder(nn.Module):
         super().__init__()
         import timm
 
-        if not 1 <= depth <= 5:
-            raise ValueError(f"encoder depth must be 1..5, got {depth}")
-        if output_stride not in (8, 16, 32):
-            raise ValueError(f"output_stride must be 8, 16 or 32, got {output_stride}")
+        if not 1 <= depth <= MAX_DEPTH:
+            raise EncoderBuildError(f"encoder depth must be 1..{MAX_DEPTH}, got {depth}", "depth")
+        if output_stride not in OUTPUT_STRIDES:
+            raise EncoderBuildError(f"output_stride must be 8, 16 or 32, got {output_stride}", "output_stride")
         reserved = {"features_only", "out_indices", "in_chans", "output_stride", "pretrained", "pretrained_cfg_overlay"} & set(kwargs)
         if reserved:
-            raise ValueError(f"encoder.params may not set {sorted(reserved)}; they come from the spec")
+            raise EncoderBuildError(f"encoder.params may not set {sorted(reserved)}; they come from the spec", "params")
         if patch is not None and patch not in PATCHES:
             raise ValueError(f"unknown patch {patch!r}; known: {sorted(PATCHES)}")
         self.name = name
@@ -212,7 +217,7 @@ class TimmUniversalEncoder(nn.Module):
         try:
             plan = timm_layout.layout(name, default_reductions, all_reductions, depth)
         except timm_layout.LayoutError as exc:
-            raise ValueError(str(exc)) from None
+            raise EncoderBuildError(str(exc), exc.field) from None
         style, indices = plan.style, plan.indices
         # Only strides the selected features reach matter: depth 3 at output_stride 16 needs no dilation.
         method = "none"
@@ -241,39 +246,28 @@ class TimmUniversalEncoder(nn.Module):
                     f"timm model {name!r} cannot be dilated to output_stride {output_stride}: {exc}; "
                     "use output_stride 32 (or a smaller encoder.depth)"
                 ) from None
-        #: Declared stride of every returned map (what the index generator and the tests check on real maps).
-        self.feature_strides = list(plan.strides_at(output_stride))
         #: Input sizes the model takes (None: any; the architecture's divisibility rule applies on top).
         self.input_size_rule = None if dilation is not None else _size_rule(name, live_params)
+        # The declared maps: the input, the empty stride-2 map of transformer-style models,
+        # then timm's features at their reductions, capped at the output stride (deeper ones are dilated).
+        strides = [min(int(r), output_stride) for r in plan.reductions]
         if style == "transformer":
             self._out_channels = [in_channels, 0] + channels
+            self._feature_strides = [1, 2] + strides
         elif style == "vgg":
             self._out_channels = channels
+            self._feature_strides = strides
+            self._first_layout = "map"
         else:
             self._out_channels = [in_channels] + channels
+            self._feature_strides = [1] + strides
         self._depth = depth
         self._in_channels = in_channels
         self._output_stride = output_stride
 
-    @property
-    def out_channels(self) -> list[int]:
-        """Channels of each returned feature map (0 for the empty stride-2 map of transformers)."""
-        return list(self._out_channels)
-
-    @property
-    def depth(self) -> int:
-        """Number of downsampling stages used."""
-        return self._depth
-
-    @property
-    def in_channels(self) -> int:
-        """Channels of the input image."""
-        return self._in_channels
-
-    @property
-    def output_stride(self) -> int:
-        """Stride of the deepest feature map."""
-        return min(self._output_stride, 2**self._depth)
+    def make_dilated(self, output_stride: int) -> None:
+        """Dilation is chosen when timm builds the model (``output_stride`` argument), never afterwards."""
+        raise NotImplementedError("timm-backed encoders are dilated when built; pass output_stride to the constructor")
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` NCHW feature maps, the first being ``x``."""

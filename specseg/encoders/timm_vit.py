@@ -3,8 +3,11 @@
 Unlike the pyramid encoders, a plain ViT keeps one resolution (the patch
 stride) through all its blocks; DPT reads the outputs of ``depth`` of them
 (``output_indices``), each as an (N, C, H/p, W/p) map plus its prefix tokens
-(class, distillation or register tokens). The state-dict layout
-(``model.<timm keys>``, the whole timm model) equals SMP's DPT encoder.
+(class, distillation or register tokens). Under the one encoder contract
+(:mod:`specseg.encoders.base`) it returns ``depth + 1`` maps, the input
+first, and declares every block map at the patch stride with
+``prefix_tokens``. The state-dict layout (``model.<timm keys>``, the whole
+timm model) equals SMP's DPT encoder.
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ import torch
 from torch import nn
 
 from specseg.capture import is_capturing
-from specseg.encoders.factory import EncoderBuildError, checked_timm_name
+from specseg.encoders.base import EncoderMixin
+from specseg.encoders.features import FeatureInfo
+from specseg.encoders.timm_names import checked_timm_name
+from specseg.errors import EncoderBuildError
+from specseg.spec.decoders.dpt import vit_encoder_issues
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 
 #: timm arguments the spec sets itself; ``encoder.params`` may not repeat them.
@@ -23,12 +30,12 @@ _RESERVED_PARAMS = ("in_chans", "pretrained", "features_only", "out_indices", "o
 
 
 class ViTFeatures(list):
-    """The feature maps of a ViT encoder (a plain list), with ``prefix_tokens`` alongside.
+    """The feature maps of a ViT encoder (a plain list, the input first), with ``prefix_tokens`` alongside.
 
     ``prefix_tokens[i]`` is the (N, T, C) prefix tokens read with feature
-    ``i``, or None when the model has none. Being a list keeps the shared
-    model code working: ``features[-1]`` is the deepest map, which the
-    classification head pools.
+    ``i``, or None when there are none (always for the input). Being a list
+    keeps the shared model code working: ``features[-1]`` is the deepest
+    map, which the classification head pools.
     """
 
     def __init__(self, features: Sequence[torch.Tensor], prefix_tokens: Sequence[torch.Tensor | None]) -> None:
@@ -44,14 +51,13 @@ def uniform_block_indices(depth: int, num_blocks: int) -> list[int]:
     return [int(num_blocks / depth * (i + 1)) - 1 for i in range(depth)]
 
 
-class TimmViTEncoder(nn.Module):
+class TimmViTEncoder(nn.Module, EncoderMixin):
     """A timm vision transformer (``patch_embed`` + ``forward_intermediates``) read at ``depth`` blocks.
 
-    ``forward(x)`` returns a :class:`ViTFeatures` of ``depth`` NCHW maps.
-    Exposes ``out_channels`` and ``output_strides`` (one entry per map),
-    ``output_stride`` (the deepest map's stride, the patch size for plain
-    ViTs), ``in_channels``, ``depth``, ``output_indices`` and
-    ``has_prefix_tokens``. ``timm_kwargs`` go to ``timm.create_model``.
+    ``forward(x)`` returns a :class:`ViTFeatures` of ``depth + 1`` NCHW maps:
+    the input, then the blocks' outputs. ``feature_info`` declares them (the
+    blocks at the patch stride, with prefix tokens when the model has them);
+    ``output_indices`` names the blocks read. ``timm_kwargs`` go to ``timm.create_model``.
     Raises :class:`EncoderBuildError` naming the ``encoder:`` key at fault
     when the model does not fit.
     """
@@ -129,31 +135,29 @@ class TimmViTEncoder(nn.Module):
                 "name",
             )
         self._output_indices = indices
+        # timm ViTs without class or register tokens have num_prefix_tokens 0 (or, in old models, no attribute).
         self._num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0))
         self._depth = depth
         self._in_channels = in_channels
-        self.output_strides = strides
-        self._out_channels = [int(feature_info[i]["num_chs"]) for i in indices]
+        self._out_channels = [in_channels] + [int(feature_info[i]["num_chs"]) for i in indices]
+        self._feature_strides = [1] + strides
+        self._output_stride = strides[-1]
 
     @property
-    def out_channels(self) -> list[int]:
-        """Channels of each returned feature map (``depth`` entries)."""
-        return list(self._out_channels)
+    def feature_info(self) -> FeatureInfo:
+        """The input, then each block's map at the patch stride (with prefix tokens when the model has them)."""
+        return FeatureInfo.pyramid(
+            self._out_channels, self._depth, strides=self._feature_strides, prefix_tokens=self.has_prefix_tokens
+        )
 
     @property
-    def output_stride(self) -> int:
-        """Stride of the deepest returned feature map (the patch size for plain ViTs)."""
-        return self.output_strides[-1]
+    def output_strides(self) -> list[int]:
+        """Strides of the block maps (one per block read; the patch size for plain ViTs)."""
+        return self.feature_info.strides[1:]
 
-    @property
-    def depth(self) -> int:
-        """Number of feature maps returned."""
-        return self._depth
-
-    @property
-    def in_channels(self) -> int:
-        """Channels of the input image."""
-        return self._in_channels
+    def make_dilated(self, output_stride: int) -> None:
+        """ViT features keep the patch stride: they cannot be dilated."""
+        raise NotImplementedError("ViT encoders cannot be dilated: their features keep the patch stride")
 
     @property
     def output_indices(self) -> list[int]:
@@ -180,16 +184,16 @@ class TimmViTEncoder(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> ViTFeatures:
-        """Return the ``depth`` block outputs as NCHW maps, with their prefix tokens."""
+        """Return the input and the ``depth`` block outputs as NCHW maps, with their prefix tokens."""
         if not is_capturing():
             self.check_input_size(x)
         if self.has_prefix_tokens:
             outputs = self.model.forward_intermediates(
                 x, indices=self._output_indices, intermediates_only=True, return_prefix_tokens=True
             )
-            return ViTFeatures([o[0] for o in outputs], [o[1] for o in outputs])
+            return ViTFeatures([x] + [o[0] for o in outputs], [None] + [o[1] for o in outputs])
         features = self.model.forward_intermediates(x, indices=self._output_indices, intermediates_only=True)
-        return ViTFeatures(features, [None] * len(features))
+        return ViTFeatures([x] + list(features), [None] * (len(features) + 1))
 
 
 def build_vit_encoder(spec: EncoderSpec, load_weights: bool) -> nn.Module:
@@ -198,15 +202,10 @@ def build_vit_encoder(spec: EncoderSpec, load_weights: bool) -> nn.Module:
     ``load_weights=False`` skips downloading pretrained weights. Raises
     :class:`EncoderBuildError` naming the spec key at fault.
     """
-    if not spec.name.startswith("tu-"):
-        raise EncoderBuildError(
-            f"DPT needs a timm ViT encoder written as tu-<timm model name> (e.g. tu-vit_tiny_patch16_224), got {spec.name!r}"
-        )
-    if spec.output_stride != 32:
-        raise EncoderBuildError(
-            "ViT encoders cannot be dilated: their features keep the patch stride; remove encoder.output_stride",
-            "output_stride",
-        )
+    issues = vit_encoder_issues(spec)
+    if issues:
+        # The validator's rules, for callers that build an encoder section directly.
+        raise EncoderBuildError(issues[0].message, issues[0].path[1:])
     if isinstance(spec.weights, WeightsFile) and load_weights:
         raise EncoderBuildError("local weights files are not supported for ViT encoders yet", "weights")
     model_name = checked_timm_name(spec)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from specseg.encoders.base import EncoderMixin
+from specseg.errors import EncoderBuildError
 
 #: Configuration letter of each depth (torchvision's names for the VGG-11/13/16/19 columns of the paper).
 CONFIGS = {11: "A", 13: "B", 16: "D", 19: "E"}
@@ -37,7 +38,7 @@ class VGGEncoder(nn.Module, EncoderMixin):
         from torchvision.models.vgg import cfgs, make_layers
 
         if not 1 <= depth <= 5:
-            raise ValueError(f"VGG encoder depth must be 1..5, got {depth}")
+            raise EncoderBuildError(f"VGG encoder depth must be 1..5, got {depth}", "depth")
         if layers not in CONFIGS:
             raise ValueError(f"VGG layers must be one of {sorted(CONFIGS)}, got {layers}")
         self.features = make_layers(cfgs[CONFIGS[layers]], batch_norm=batch_norm)

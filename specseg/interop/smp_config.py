@@ -24,6 +24,7 @@ from __future__ import annotations
 import warnings
 from typing import Any, Mapping
 
+from specseg.errors import SpecsegError
 from specseg.spec.decoders import SECTIONS
 
 _ENCODER_KEYS = {
@@ -57,7 +58,7 @@ DEPRECATED_ARGUMENTS: dict[str, tuple[str, frozenset[str]]] = {
 }
 
 
-class SMPConfigError(ValueError):
+class SMPConfigError(SpecsegError, ValueError):
     """An SMP argument that specseg cannot represent; ``argument`` names it."""
 
     def __init__(self, argument: str, message: str):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from specseg.loader.compose import compose
 from specseg.loader.document import Document
 from specseg.loader.source import load_document
 
+if TYPE_CHECKING:
+    from specseg.spec.model import ModelSpec
 
 def load_spec(source: Any, overrides: Sequence[str] = ()) -> "ModelSpec":
     """Load and validate a spec from a path, a YAML/JSON string, or a mapping.
@@ -31,9 +33,5 @@ def load_spec_with_base(source: Any, overrides: Sequence[str] = ()) -> tuple["Mo
         source = source.model_dump(mode="json")
     doc, base = compose(source, overrides)
     return validate_document(doc), base
-
-
-if False:  # pragma: no cover - for type checkers only
-    from specseg.spec.model import ModelSpec
 
 __all__ = ["Document", "compose", "load_document", "load_spec", "load_spec_with_base"]

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from torch import nn
 
-from specseg.errors import Location, SpecError, SpecIssue, SpecPath
+from specseg.decoders.registry import build_for
+from specseg.encoders.base import EncoderMixin
+from specseg.encoders.factory import build_encoder, encoder_error
+from specseg.errors import EncoderBuildError, Location, SpecError, SpecPath
 from specseg.heads import ClassificationHead, SegmentationHead
+from specseg.initialization import initialize_decoder, initialize_head, seeded
+from specseg.meta_init import building_on_meta
 from specseg.multitask.model import MultiTaskModel
 from specseg.spec.heads import ENCODER, SegmentationHeadSpec
-from specseg.spec.multitask import MultiTaskSpec, _v2_message, _v2_path, v1_view
+from specseg.spec.multitask import MultiTaskSpec, v1_view, v2_issue
 
 
 def build_multitask(
@@ -23,11 +28,8 @@ def build_multitask(
     uses (encoder, decoders, heads in spec order): a migrated version-1 spec
     with the same seed gets bitwise the same initial weights.
     """
-    from specseg.builder import _building_on_meta, initialize_decoder, initialize_head, seeded
-    from specseg.encoders.factory import EncoderBuildError, build_encoder, encoder_error
-
     first = next(iter(spec.decoders.values()))
-    with seeded(spec.seed), _building_on_meta():
+    with seeded(spec.seed), building_on_meta():
         try:
             encoder = build_encoder(spec.encoder, base_dir, load_weights=load_encoder_weights, kind=first.encoder_kind)
         except EncoderBuildError as exc:
@@ -35,17 +37,10 @@ def build_multitask(
         decoders: dict[str, nn.Module] = {}
         for name, section in spec.decoders.items():
             try:
-                decoders[name] = section.build(encoder, v1_view(spec, name))
+                decoders[name] = build_for(section).decoder(section, encoder, v1_view(spec, name))
             except SpecError as exc:
-                # Rules that depend on the built encoder name version-1 paths without positions.
-                issues = []
-                for issue in exc.issues:
-                    if issue.location:
-                        issues.append(issue)
-                        continue
-                    path = _v2_path(issue.path, name, None)
-                    related = tuple((_v2_path(r, name, None), loc) for r, loc in issue.related)
-                    issues.append(SpecIssue(_v2_message(issue.message, name), path, locate(path), related))
+                # Rules that depend on the built encoder name version-1 paths without positions; located ones stay.
+                issues = [issue if issue.location else v2_issue(issue, name, None).located(locate) for issue in exc.issues]
                 raise SpecError(issues) from None
         heads = {name: _build_head(spec, name, encoder, decoders) for name in spec.heads}
         for decoder in decoders.values():
@@ -62,15 +57,16 @@ def build_multitask(
     )
 
 
-def _build_head(spec: MultiTaskSpec, name: str, encoder: nn.Module, decoders: dict[str, nn.Module]) -> nn.Module:
+def _build_head(spec: MultiTaskSpec, name: str, encoder: EncoderMixin, decoders: dict[str, nn.Module]) -> nn.Module:
     """One head on what it reads; an architecture with its own segmentation head (DPT) builds it."""
     head = spec.heads[name]
     source = head.from_
     if isinstance(head, SegmentationHeadSpec):
         decoder = decoders[source]
-        own: Any = spec.decoders[source].build_head(decoder, v1_view(spec, source, name))
-        if own is not None:
-            return own
+        section = spec.decoders[source]
+        own_head = build_for(section).head
+        if own_head is not None:
+            return own_head(section, decoder, v1_view(spec, source, name))
         return SegmentationHead(
             in_channels=decoder.out_channels,
             out_channels=head.classes,

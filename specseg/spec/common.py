@@ -34,6 +34,9 @@ Activation = Literal[
 #: ``torch.nn.functional.interpolate`` modes that work on 4-D (N, C, H, W) tensors.
 InterpolationMode = Literal["nearest", "nearest-exact", "bilinear", "bicubic", "area"]
 
+#: The deepest encoder a spec can use: five downsampling stages (stride 32), as in SMP.
+MAX_ENCODER_DEPTH = 5
+
 #: Sizes are bounded so that a typo cannot ask for terabytes; the memory guard
 #: at build time catches the combinations that are still too large.
 Channels = Annotated[int, Field(ge=1, le=65536)]

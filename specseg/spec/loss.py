@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
+from specseg.errors import SpecIssue
 from specseg.spec.base import SpecModel
 
 Mode = Literal["binary", "multiclass", "multilabel"]
@@ -283,39 +284,44 @@ def iter_terms(loss_spec: LossSpec) -> Iterator[tuple[Path, LossTerm]]:
         yield (), loss_spec
 
 
-def _count_issues(term: LossTerm, path: Path, classes: int) -> list[tuple[Path, str]]:
+def _issue(path: Path, message: str) -> SpecIssue:
+    """An issue at ``path`` (relative to the ``loss`` key), located later by the validator."""
+    return SpecIssue(message, tuple(path))
+
+
+def _count_issues(term: LossTerm, path: Path, classes: int) -> list[SpecIssue]:
     """Conflicts between the term's mode / class options and the head's class count."""
-    issues: list[tuple[Path, str]] = []
+    issues: list[SpecIssue] = []
     mode = getattr(term, "mode", None)
     if mode == "binary" and classes != 1:
-        issues.append((path + ("mode",), f"mode 'binary' needs a head with 1 class, but the head has {classes}; "
+        issues.append(_issue(path + ("mode",), f"mode 'binary' needs a head with 1 class, but the head has {classes}; "
                        "use 'multiclass' or 'multilabel'"))
     if mode == "multiclass" and classes < 2:
-        issues.append((path + ("mode",), f"mode 'multiclass' needs at least 2 head classes, but the head has "
+        issues.append(_issue(path + ("mode",), f"mode 'multiclass' needs at least 2 head classes, but the head has "
                        f"{classes}; use 'binary'"))
     if term.name == "mcc" and classes != 1:
-        issues.append((path + ("name",), f"the mcc loss is binary-only and needs a head with 1 class, "
+        issues.append(_issue(path + ("name",), f"the mcc loss is binary-only and needs a head with 1 class, "
                        f"but the head has {classes}"))
     if term.name == "soft_cross_entropy" and classes < 2:
-        issues.append((path + ("name",), "soft_cross_entropy needs at least 2 head classes (softmax over one "
+        issues.append(_issue(path + ("name",), "soft_cross_entropy needs at least 2 head classes (softmax over one "
                        "channel is constant); use soft_bce for a 1-class head"))
     for j, c in enumerate(getattr(term, "classes", None) or []):
         if c >= classes:
-            issues.append((path + ("classes", j), f"class index {c} is out of range for a head with {classes} "
+            issues.append(_issue(path + ("classes", j), f"class index {c} is out of range for a head with {classes} "
                            f"classes (0..{classes - 1})"))
     weights = getattr(term, "class_weights", None)
     if weights is not None and len(weights) != classes:
-        issues.append((path + ("class_weights",), f"class_weights has {len(weights)} entries but the head has "
+        issues.append(_issue(path + ("class_weights",), f"class_weights has {len(weights)} entries but the head has "
                        f"{classes} classes"))
     for option in ("bce_weight", "pos_weight"):
         values = getattr(term, option, None)
         if values is not None and len(values) not in (1, classes):
-            issues.append((path + (option,), f"{option} has {len(values)} entries; it needs 1 or one per head "
+            issues.append(_issue(path + (option,), f"{option} has {len(values)} entries; it needs 1 or one per head "
                            f"class ({classes})"))
     return issues
 
 
-def _activation_issues(term: LossTerm, path: Path, activation: str | None) -> list[tuple[Path, str]]:
+def _activation_issues(term: LossTerm, path: Path, activation: str | None) -> list[SpecIssue]:
     """Conflicts between what the term expects as input (logits/probabilities) and the head activation."""
     from_logits = getattr(term, "from_logits", term.name != "mcc")
     where = path + (("from_logits",) if hasattr(term, "from_logits") else ("name",))
@@ -327,7 +333,7 @@ def _activation_issues(term: LossTerm, path: Path, activation: str | None) -> li
         fix = "set the head activation to null" + (
             " or `from_logits: false`" if term.name in ("jaccard", "dice", "tversky", "focal") else ""
         )
-        return [(where, f"the {term.name} loss expects raw logits, but the head applies activation "
+        return [_issue(where, f"the {term.name} loss expects raw logits, but the head applies activation "
                  f"{activation!r}; {fix}")]
     multiclass = getattr(term, "mode", None) == "multiclass"
     wanted = _SOFTMAX_ACTIVATIONS if multiclass else ("sigmoid",)
@@ -335,11 +341,11 @@ def _activation_issues(term: LossTerm, path: Path, activation: str | None) -> li
         return []
     subject = "`from_logits: false`" if hasattr(term, "from_logits") else f"the {term.name} loss"
     got = "no activation (raw logits)" if activation in _IDENTITY_ACTIVATIONS else f"activation {activation!r}"
-    return [(where, f"{subject} expects {'softmax' if multiclass else 'sigmoid'} probabilities, but the "
+    return [_issue(where, f"{subject} expects {'softmax' if multiclass else 'sigmoid'} probabilities, but the "
              f"head has {got}; use head activation {wanted[0]!r}")]
 
 
-def loss_issues(loss_spec: LossSpec, head_classes: int, head_activation: str | None) -> list[tuple[Path, str]]:
+def loss_issues(loss_spec: LossSpec, head_classes: int, head_activation: str | None) -> list[SpecIssue]:
     """Check the loss section against the model head.
 
     Args:
@@ -349,10 +355,10 @@ def loss_issues(loss_spec: LossSpec, head_classes: int, head_activation: str | N
             ``"identity"`` mean the head outputs raw logits.
 
     Returns:
-        ``(path, message)`` pairs, ``path`` relative to the ``loss`` key
-        (e.g. ``("mode",)`` or ``(1, "classes", 0)``); empty if consistent.
+        Issues whose ``path`` is relative to the ``loss`` key (e.g.
+        ``("mode",)`` or ``(1, "classes", 0)``); empty if consistent.
     """
-    issues: list[tuple[Path, str]] = []
+    issues: list[SpecIssue] = []
     for path, term in iter_terms(loss_spec):
         issues += _count_issues(term, path, head_classes)
         issues += _activation_issues(term, path, head_activation)

@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, JsonValue, model_validator
 from pydantic_core import PydanticCustomError
 
+from specseg.errors import cross_issue
 from specseg.spec.base import SpecModel
 from specseg.spec.common import FormatVersion
 from specseg.spec.decoders import SECTIONS, AnyDecoderSpec
-from specseg.spec.decoders.base import CrossIssue
+from specseg.errors import SpecIssue
 from specseg.spec.decoders.checks import mix_transformer_depth
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 from specseg.spec.encoder_rules import timm_encoder_issues
@@ -81,12 +82,16 @@ class ModelSpec(SpecModel):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> "ModelSpec":
         """Rules spanning sections; all are collected and reported together."""
-        issues: list[CrossIssue] = list(self.decoder.cross_issues(self)) + mix_transformer_depth(self) + timm_encoder_issues(self)
+        issues: list[SpecIssue] = list(self.decoder.cross_issues(self)) + mix_transformer_depth(self)
+        issues += [cross_issue(path, message, list(related)) for path, message, related in timm_encoder_issues(self)]
         if self.loss is not None:
             related = (("head", "classes"), ("head", "activation"))
-            issues += [(("loss",) + tuple(path), message, related) for path, message in loss_issues(self.loss, self.head.classes, self.head.activation)]
+            issues += [issue.under(("loss",), related) for issue in loss_issues(self.loss, self.head.classes, self.head.activation)]
         if issues:
-            raise PydanticCustomError("cross_field", "{count} cross-field problems", {"count": len(issues), "issues": issues})
+            # The message names every problem with its spec path, so that a library user calling
+            # model_validate reads the same problems the CLI reports; the validator locates them in the file.
+            summary = "; ".join(issue.describe() for issue in issues)
+            raise PydanticCustomError("cross_field", "{summary}", {"summary": summary, "issues": issues})
         return self
 
     @property

@@ -16,11 +16,12 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, JsonValue, model_validator
 from pydantic_core import PydanticCustomError
 
+from specseg.errors import SpecIssue, cross_issue
 from specseg.loader.suggest import did_you_mean
 from specseg.spec.base import SpecModel
 from specseg.spec.common import _integer_only
 from specseg.spec.decoders import SECTIONS, AnyDecoderSpec
-from specseg.spec.decoders.base import CrossIssue, DecoderSpec
+from specseg.spec.decoders.base import DecoderSpec
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 from specseg.spec.head import HeadSpec
 from specseg.spec.heads import ENCODER, NAME_PATTERN, AnyHeadSpec, ClassificationHeadSpec, Name, SegmentationHeadSpec
@@ -112,23 +113,37 @@ class MultiTaskSpec(SpecModel):
     @model_validator(mode="after")
     def _cross_field_rules(self) -> "MultiTaskSpec":
         """Rules spanning entries; all are collected and reported together."""
-        issues: list[CrossIssue] = []
+        issues: list[SpecIssue] = []
         issues += self._encoder_issues()
         issues += self._head_issues()
         # An encoder key the decoders disagree on is reported once, not again by each decoder's rules.
-        unset = {("encoder", key) for key, _ in _ENCODER_DEFAULTS if any(f"encoder.{key} " in i[1] for i in issues)}
+        unset = {("encoder", key) for key in self._disagreed_encoder_defaults()}
         for name in self.decoders:
-            issues += [i for i in self._decoder_issues(name) if tuple(i[0]) not in unset]
+            issues += [i for i in self._decoder_issues(name) if i.path not in unset]
         issues += self._loss_issues()
         if issues:
-            raise PydanticCustomError("cross_field", "{count} cross-field problems", {"count": len(issues), "issues": _unique(issues)})
+            issues = _unique(issues)
+            # As ModelSpec: the message names every problem with its path; the validator locates them.
+            summary = "; ".join(issue.describe() for issue in issues)
+            raise PydanticCustomError("cross_field", "{summary}", {"summary": summary, "issues": issues})
         return self
 
     # ------------------------------------------------------------------ rules
 
-    def _encoder_issues(self) -> list[CrossIssue]:
+    def _disagreed_encoder_defaults(self) -> dict[str, dict[str, Any]]:
+        """Encoder keys left unset whose architecture defaults differ between decoders: {key: {decoder: default}}."""
+        disagreed: dict[str, dict[str, Any]] = {}
+        for key, attr in _ENCODER_DEFAULTS:
+            if key in self.encoder.model_fields_set:
+                continue
+            wanted = {name: getattr(type(d).defaults, attr) for name, d in self.decoders.items()}
+            if len(set(wanted.values())) > 1:
+                disagreed[key] = wanted
+        return disagreed
+
+    def _encoder_issues(self) -> list[SpecIssue]:
         """The shared encoder must suit every decoder: one encoder kind, agreed defaults."""
-        issues: list[CrossIssue] = []
+        issues: list[SpecIssue] = []
         kinds: dict[str, list[str]] = {}
         for name, decoder in self.decoders.items():
             kinds.setdefault(decoder.encoder_kind, []).append(name)
@@ -136,106 +151,93 @@ class MultiTaskSpec(SpecModel):
             vit = ", ".join(kinds.get("vit", []))
             other = ", ".join(n for k, names in kinds.items() if k != "vit" for n in names)
             issues.append(
-                (
+                cross_issue(
                     ("decoders",),
                     f"decoders {vit} need a plain ViT encoder (DPT) and decoders {other} a feature pyramid; "
                     "all decoders share one encoder, so they must need the same kind",
-                    tuple(("decoders", n, "architecture") for names in kinds.values() for n in names),
+                    [("decoders", n, "architecture") for names in kinds.values() for n in names],
                 )
             )
-        for key, attr in _ENCODER_DEFAULTS:
-            if key in self.encoder.model_fields_set:
-                continue
-            wanted = {name: getattr(type(d).defaults, attr) for name, d in self.decoders.items()}
-            if len(set(wanted.values())) > 1:
-                listing = ", ".join(f"{n} ({self.decoders[n].architecture}) {v}" for n, v in wanted.items())
-                issues.append(
-                    (
-                        ("encoder",),
-                        f"the decoders' architectures default to different encoder.{key} values ({listing}); "
-                        f"set encoder.{key} to the one you want",
-                        tuple(("decoders", n, "architecture") for n in wanted),
-                    )
+        for key, wanted in self._disagreed_encoder_defaults().items():
+            listing = ", ".join(f"{n} ({self.decoders[n].architecture}) {v}" for n, v in wanted.items())
+            issues.append(
+                cross_issue(
+                    ("encoder",),
+                    f"the decoders' architectures default to different encoder.{key} values ({listing}); "
+                    f"set encoder.{key} to the one you want",
+                    [("decoders", n, "architecture") for n in wanted],
                 )
+            )
         return issues
 
-    def _head_issues(self) -> list[CrossIssue]:
+    def _head_issues(self) -> list[SpecIssue]:
         """Every ``from`` names a decoder (or ``encoder``), and every decoder is read by a head."""
-        issues: list[CrossIssue] = []
+        issues: list[SpecIssue] = []
         for name in self.decoders:
             if name == ENCODER:
-                issues.append((("decoders", name), "'encoder' cannot name a decoder: heads use `from: encoder` for the encoder's features; choose another name", ()))
+                issues.append(cross_issue(("decoders", name), "'encoder' cannot name a decoder: heads use `from: encoder` for the encoder's features; choose another name"))
         for name, head in self.heads.items():
             source = head.from_
             if isinstance(head, SegmentationHeadSpec) and source == ENCODER:
                 issues.append(
-                    (
+                    cross_issue(
                         ("heads", name, "from"),
                         "a segmentation head reads a decoder, not the encoder; name one of the decoders: "
                         + ", ".join(self.decoders),
-                        (),
                     )
                 )
             elif source != ENCODER and source not in self.decoders:
                 options = list(self.decoders) + ([ENCODER] if isinstance(head, ClassificationHeadSpec) else [])
                 hint = did_you_mean(source, options).removeprefix("; ")
                 issues.append(
-                    (
+                    cross_issue(
                         ("heads", name, "from"),
                         f"no decoder is named {source!r}" + (f"; {hint}" if hint else "") + f" (`from` must be one of: {', '.join(options)})",
-                        (("decoders",),),
+                        [("decoders",)],
                     )
                 )
         used = {head.from_ for head in self.heads.values()}
         for name in self.decoders:
             if name not in used and name != ENCODER:
                 issues.append(
-                    (
+                    cross_issue(
                         ("decoders", name),
                         f"decoder {name!r} is read by no head, so it would run for nothing; add a head with "
                         f"`from: {name}` or remove the decoder",
-                        (("heads",),),
+                        [("heads",)],
                     )
                 )
         return issues
 
-    def _decoder_issues(self, name: str) -> list[CrossIssue]:
+    def _decoder_issues(self, name: str) -> list[SpecIssue]:
         """The version-1 rules of one decoder, with its name in every path and message."""
         decoder = self.decoders[name]
         readers = [h for h, head in self.heads.items() if isinstance(head, SegmentationHeadSpec) and head.from_ == name]
-        issues: list[CrossIssue] = []
+        issues: list[SpecIssue] = []
         for head_name in readers or [None]:
             view = v1_view(self, name, head_name)
-            for path, message, related in decoder.cross_issues(view):
-                issues.append(
-                    (
-                        _v2_path(path, name, head_name),
-                        _v2_message(message, name),
-                        tuple(_v2_path(r, name, head_name) for r in related),
-                    )
-                )
+            issues += [v2_issue(issue, name, head_name) for issue in decoder.cross_issues(view)]
         return issues
 
-    def _loss_issues(self) -> list[CrossIssue]:
+    def _loss_issues(self) -> list[SpecIssue]:
         """Each head's loss terms against that head's classes and activation."""
         if self.loss is None:
             return []
-        issues: list[CrossIssue] = []
+        issues: list[SpecIssue] = []
         for head_name, loss in self.loss.items():
             head = self.heads.get(head_name)
             if head is None:
                 hint = did_you_mean(head_name, list(self.heads)).removeprefix("; ")
                 issues.append(
-                    (
+                    cross_issue(
                         ("loss", head_name),
                         f"no head is named {head_name!r}" + (f"; {hint}" if hint else "") + f" (loss keys are head names: {', '.join(self.heads)})",
-                        (("heads",),),
+                        [("heads",)],
                     )
                 )
                 continue
             related = (("heads", head_name, "classes"), ("heads", head_name, "activation"))
-            for path, message in loss_issues(loss, head.classes, head.activation):
-                issues.append((("loss", head_name) + tuple(path), message, related))
+            issues += [issue.under(("loss", head_name), related) for issue in loss_issues(loss, head.classes, head.activation)]
         return issues
 
     # ------------------------------------------------------------------ queries
@@ -311,12 +313,18 @@ def _v2_message(message: str, decoder_name: str) -> str:
     return _DECODER_WORD.sub(f"decoders.{decoder_name}.", message)
 
 
-def _unique(issues: list[CrossIssue]) -> list[CrossIssue]:
+def v2_issue(issue: SpecIssue, decoder_name: str, head_name: str | None) -> SpecIssue:
+    """A version-1 issue of one decoder moved into version 2: paths (its own and related ones) and message."""
+    related = tuple((_v2_path(path, decoder_name, head_name), loc) for path, loc in issue.related)
+    return SpecIssue(_v2_message(issue.message, decoder_name), _v2_path(issue.path, decoder_name, head_name), issue.location, related)
+
+
+def _unique(issues: list[SpecIssue]) -> list[SpecIssue]:
     """Issues in order without repeats (a decoder read by two heads is checked twice)."""
     seen: set[tuple[Any, str]] = set()
     out = []
     for issue in issues:
-        key = (tuple(issue[0]), issue[1])
+        key = (issue.path, issue.message)
         if key not in seen:
             seen.add(key)
             out.append(issue)

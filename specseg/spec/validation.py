@@ -61,30 +61,85 @@ def _unwrap_models(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _model_at(data: Any, path: SpecPath) -> type[BaseModel] | None:
-    """The spec model class that validates the mapping at ``path`` (for key suggestions).
+def _candidates_at(data: Any, path: SpecPath) -> list[type[BaseModel]]:
+    """The spec model classes that may validate the mapping at ``path``: one when the data picks a union member.
 
     Mapping-valued fields (version 2's ``decoders`` and ``heads``) hold one
-    model per key: their keys are stepped over.
+    model per key: their keys are stepped over; list items likewise.
     """
-    model: type[BaseModel] | None = spec_class(data)
+    candidates: list[type[BaseModel]] = [spec_class(data)]
     node = data
-    keyed: list[type[BaseModel]] | None = None
+    keyed = False
     for part in path:
-        node = node.get(part) if isinstance(node, dict) and isinstance(part, str) else None
-        if keyed is not None:
-            model, keyed = _pick_variant(keyed, node), None
+        if isinstance(part, int):
+            # A list item: the candidates are those of the list's items.
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
             continue
-        name = _field_name(model, part) if model is not None and isinstance(part, str) else None
+        child = node.get(part) if isinstance(node, dict) else None
+        if keyed:
+            # A key of a mapping of models (a decoder or head name): the candidates are its values'.
+            keyed, node = False, child
+            continue
+        model = _pick_variant(candidates, node)
+        name = _field_name(model, part) if model is not None else None
         if name is None:
-            return None
+            return []
         annotation = model.model_fields[name].annotation  # type: ignore[union-attr]
         candidates = _unwrap_models(annotation)
-        if _is_mapping_of_models(annotation):
-            model, keyed = None, candidates
+        keyed = _is_mapping_of_models(annotation)
+        node = child
+    if keyed:
+        return []  # the mapping itself, not one model
+    picked = _pick_variant(candidates, node)
+    return [picked] if picked is not None else candidates
+
+
+def _model_at(data: Any, path: SpecPath) -> type[BaseModel] | None:
+    """The spec model class that validates the mapping at ``path`` (for key suggestions)."""
+    return _pick_variant(_candidates_at(data, path), _node_at(data, path))
+
+
+def _node_at(data: Any, path: SpecPath) -> Any:
+    node = data
+    for part in path:
+        if isinstance(node, dict) and isinstance(part, str):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
         else:
-            model = _pick_variant(candidates, node)
-    return None if keyed is not None else model
+            return None
+    return node
+
+
+def _literal_values(annotation: Any) -> list[Any]:
+    """Every ``Literal`` value in a field annotation (through unions, lists, ``Annotated``), not inside models."""
+    found: list[Any] = []
+    stack = [annotation]
+    while stack:
+        ann = stack.pop(0)
+        if typing.get_origin(ann) is typing.Literal:
+            found.extend(typing.get_args(ann))
+        elif not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            stack.extend(a for a in typing.get_args(ann) if not isinstance(a, (str, int, float, bool)) or a is None)
+    return list(dict.fromkeys(found))
+
+
+def _allowed_values(data: Any, path: SpecPath) -> list[str]:
+    """The string values the schema allows at ``path`` (a Literal field or a discriminator), for suggestions.
+
+    Read from the spec models themselves, so that no message text is parsed.
+    """
+    if path and isinstance(path[-1], int):
+        path = path[:-1]  # an item of a list of literals
+    if not path or not isinstance(path[-1], str):
+        return []
+    key = path[-1]
+    values: list[Any] = []
+    for model in _candidates_at(data, path[:-1]):
+        name = _field_name(model, key)
+        if name is not None:
+            values.extend(_literal_values(model.model_fields[name].annotation))
+    return [v for v in dict.fromkeys(values) if isinstance(v, str)]
 
 
 def _field_name(model: type[BaseModel], key: str) -> str | None:
@@ -211,14 +266,13 @@ def _message(error: dict[str, Any], data: Any, path: SpecPath) -> str:
     if kind == "union_tag_invalid":
         tags = ctx.get("expected_tags", "")
         got = ctx.get("tag")
-        hint = did_you_mean(str(got), [t.strip(" '") for t in str(tags).split(",")])
+        hint = did_you_mean(str(got), _allowed_values(data, path))
         return f"unknown value {_quoted(got)}{hint}; expected one of {tags}"
     if kind == "union_tag_not_found":
         return f"missing required key '{path[-1]}'"
     if kind == "literal_error":
         expected = ctx.get("expected", "")
-        options = [o.strip(" '") for o in str(expected).replace(" or ", ", ").split(",")]
-        hint = did_you_mean(str(value), options) if isinstance(value, str) else ""
+        hint = did_you_mean(value, _allowed_values(data, path)) if isinstance(value, str) else ""
         return f"{_describe_input(value)} is not allowed{hint}; expected {expected}"
     base = error["msg"]
     if kind == "value_error":
@@ -244,8 +298,19 @@ _EXPECTED_FORM = {
 }
 
 
-def _merge_union_branches(errors: list[tuple[SpecPath, bool, dict[str, Any], str]], data: Any) -> list[tuple[SpecPath, bool, str]]:
+def _error_kind(error: dict[str, Any]) -> str:
+    """``key`` for errors about a key itself (an unknown key, a name breaking the key pattern), else pydantic's type."""
+    if error["type"] == "extra_forbidden" or tuple(error["loc"])[-1:] == ("[key]",):
+        return "key"
+    return str(error["type"])
+
+
+def _merge_union_branches(
+    errors: list[tuple[SpecPath, bool, dict[str, Any], str]], data: Any
+) -> list[tuple[SpecPath, bool, frozenset[str], str]]:
     """One issue per path: the alternatives of a union become one 'expected A or B' message.
+
+    Returns ``(path, exists, error kinds (see _error_kind), message)`` per path.
 
     When one alternative got further into the value (a mapping whose inner
     key is wrong), the shallower "wrong type" reports of the other
@@ -272,9 +337,10 @@ def _merge_union_branches(errors: list[tuple[SpecPath, bool, dict[str, Any], str
         if structural and len(structural) < len(items):
             # One alternative accepted the value's type and failed inside it: report that one.
             items = structural
+        kinds = frozenset(_error_kind(error) for _, error, _ in items)
         messages = list(dict.fromkeys(message for _, _, message in items))
         if len(messages) == 1:
-            out.append((path, exists, messages[0]))
+            out.append((path, exists, kinds, messages[0]))
             continue
         if all(is_type_mismatch(error) for _, error, _ in items):
             forms: list[str] = []
@@ -282,18 +348,16 @@ def _merge_union_branches(errors: list[tuple[SpecPath, bool, dict[str, Any], str
             value = items[0][1].get("input")
             for _, error, _ in items:
                 if error["type"] == "literal_error":
-                    expected = str(error["ctx"]["expected"])
-                    forms.append(expected)
+                    forms.append(str(error["ctx"]["expected"]))
                     if isinstance(value, str):
-                        options = [o.strip(" '") for o in expected.replace(" or ", ", ").split(",")]
-                        hint = hint or did_you_mean(value, options)
+                        hint = hint or did_you_mean(value, _allowed_values(data, path))
                 else:
                     forms.append(_EXPECTED_FORM[error["type"]])
             forms = list(dict.fromkeys(forms))
             expected = ", ".join(forms[:-1]) + f", or {forms[-1]}"
-            out.append((path, exists, f"{_describe_input(value)} is not valid{hint}; expected {expected}"))
+            out.append((path, exists, kinds, f"{_describe_input(value)} is not valid{hint}; expected {expected}"))
         else:
-            out.append((path, exists, "; ".join(messages)))
+            out.append((path, exists, kinds, "; ".join(messages)))
     return out
 
 
@@ -303,15 +367,8 @@ def issues_from_validation_error(exc: ValidationError, doc: Document) -> list[Sp
     cross: list[SpecIssue] = []
     for error in exc.errors(include_url=False):
         if error["type"] == "cross_field":
-            for path, message, related in error["ctx"]["issues"]:
-                cross.append(
-                    SpecIssue(
-                        message,
-                        tuple(path),
-                        doc.locate(tuple(path)),
-                        tuple((tuple(r), doc.locate(tuple(r))) for r in related),
-                    )
-                )
+            # Cross-field rules found their issues with spec paths already; only the locations are missing.
+            cross.extend(issue.located(doc.locate) for issue in error["ctx"]["issues"])
             continue
         path, exists = _data_path(doc.data, tuple(error["loc"]), error["type"] == "missing")
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
@@ -320,11 +377,9 @@ def issues_from_validation_error(exc: ValidationError, doc: Document) -> list[Sp
             exists = error["type"] == "union_tag_invalid"
         raw.append((path, exists, error, _message(error, doc.data, path)))
     issues = []
-    for path, exists, message in _merge_union_branches(raw, doc.data):
-        is_key_problem = message.startswith("unknown key") or any(
-            fragment in message for fragment in ("is not a key of", "is not a valid name", "-1 key", "-2 key")
-        )
-        location = doc.locate(path, prefer_key=is_key_problem) if exists else doc.locate(path[:-1])
+    for path, exists, kinds, message in _merge_union_branches(raw, doc.data):
+        # A problem with a key (unknown, or a name breaking the pattern) is pointed at by the key, not its value.
+        location = doc.locate(path, prefer_key="key" in kinds) if exists else doc.locate(path[:-1])
         issues.append(SpecIssue(message, path, location))
     issues.extend(cross)
     issues.sort(key=lambda i: (i.location.line if i.location else 0, i.location.column if i.location else 0))

@@ -1,45 +1,35 @@
 """Decoder sections, one module per architecture, joined in a discriminated union.
 
-To add an architecture: write its section module here (fields, defaults,
-cross-field rules, ``build``), its blocks in :mod:`specseg.decoders`, and
-list the section in :data:`SECTIONS`.
+To add an architecture: write its section module here (a :class:`DecoderSpec`
+subclass with fields, defaults, cross-field rules and a ``small_example``)
+and its decoder module in :mod:`specseg.decoders` (the blocks and a builder
+registered for the section). Both are found by the package scan below and
+by :mod:`specseg.decoders.registry`: nothing else lists architectures; the
+schema, the README tables, ``specseg list architectures`` and the tests that
+run every architecture derive from :data:`SECTIONS`.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Annotated, Union
 
 from pydantic import Field
 
-from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
-from specseg.spec.decoders.deeplabv3 import DeepLabV3DecoderSpec
-from specseg.spec.decoders.deeplabv3plus import DeepLabV3PlusDecoderSpec
-from specseg.spec.decoders.dpt import DPTDecoderSpec
-from specseg.spec.decoders.fpn import FPNDecoderSpec
-from specseg.spec.decoders.linknet import LinknetDecoderSpec
-from specseg.spec.decoders.manet import MAnetDecoderSpec
-from specseg.spec.decoders.pan import PANDecoderSpec
-from specseg.spec.decoders.pspnet import PSPNetDecoderSpec
-from specseg.spec.decoders.segformer import SegformerDecoderSpec
-from specseg.spec.decoders.unet import UnetDecoderSpec
-from specseg.spec.decoders.unetplusplus import UnetPlusPlusDecoderSpec
-from specseg.spec.decoders.upernet import UPerNetDecoderSpec
+from specseg.spec.decoders.base import SECTIONS, ArchitectureDefaults, DecoderSpec
 
-#: Every decoder section, keyed by its ``architecture`` value.
-SECTIONS: dict[str, type[DecoderSpec]] = {
-    "deeplabv3": DeepLabV3DecoderSpec,
-    "deeplabv3plus": DeepLabV3PlusDecoderSpec,
-    "dpt": DPTDecoderSpec,
-    "fpn": FPNDecoderSpec,
-    "linknet": LinknetDecoderSpec,
-    "manet": MAnetDecoderSpec,
-    "pan": PANDecoderSpec,
-    "pspnet": PSPNetDecoderSpec,
-    "segformer": SegformerDecoderSpec,
-    "unet": UnetDecoderSpec,
-    "unetplusplus": UnetPlusPlusDecoderSpec,
-    "upernet": UPerNetDecoderSpec,
-}
+#: Modules of this package that hold shared code rather than a section.
+_SHARED = frozenset({"base", "checks"})
+
+for _info in pkgutil.iter_modules(__path__):
+    if _info.name not in _SHARED:
+        importlib.import_module(f"{__name__}.{_info.name}")
+
+# Sorted by name, so the union (and the JSON schema's order) does not depend on discovery order.
+_sorted = dict(sorted(SECTIONS.items()))
+SECTIONS.clear()
+SECTIONS.update(_sorted)
 
 _members = tuple(SECTIONS.values())
 AnyDecoderSpec = (

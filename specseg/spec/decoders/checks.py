@@ -1,79 +1,108 @@
-"""Cross-field rules shared by several decoder sections."""
+"""Cross-field rules shared by several decoder sections, and build-time rules on the encoder's features.
+
+Every rule returns :class:`~specseg.errors.SpecIssue` values naming each
+path it involves; the validator adds file locations.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from specseg.errors import SpecError, single_issue
+from specseg.encoders.families import MIX_TRANSFORMER, family_of
+from specseg.errors import SpecError, SpecIssue, SpecPath, cross_issue, single_issue
 from specseg.spec.common import GroupNormOptions, Norm
-from specseg.spec.decoders.base import CrossIssue
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
 
+#: The architecture key that a rule about the encoder refers back to.
+_ARCHITECTURE: SpecPath = ("decoder", "architecture")
 
-def channels_match_depth(channels: Sequence[int], spec: "ModelSpec") -> list[CrossIssue]:
+
+def channels_match_depth(channels: Sequence[int], spec: "ModelSpec") -> list[SpecIssue]:
     """``len(decoder.channels) == encoder.depth``: one decoder stage per encoder stage."""
     depth = spec.encoder.depth
     if len(channels) == depth:
         return []
     return [
-        (
+        cross_issue(
             ("decoder", "channels"),
             f"has {len(channels)} entries but encoder.depth is {depth}: give one channel count "
             f"per encoder stage ({depth} entries), or set encoder.depth to {len(channels)}",
-            (("encoder", "depth"),),
+            [("encoder", "depth")],
         )
     ]
 
 
-def groupnorm_divides(norm: Norm, channels: Sequence[int], channels_path: tuple[str, ...]) -> list[CrossIssue]:
-    """GroupNorm's ``num_groups`` must divide every normalised channel count."""
+def groupnorm_divides(norm: Norm, channels: int | Sequence[int], channels_path: SpecPath) -> list[SpecIssue]:
+    """GroupNorm's ``num_groups`` must divide every normalised channel count.
+
+    ``channels`` is one count (at ``channels_path``) or a list (each entry at ``channels_path + (i,)``).
+    """
     if not isinstance(norm, GroupNormOptions):
         return []
-    issues: list[CrossIssue] = []
-    for i, c in enumerate(channels):
-        if c % norm.num_groups:
-            issues.append(
-                (
-                    channels_path + (i,),
-                    f"{c} channels cannot be split into decoder.norm.num_groups={norm.num_groups} groups; "
-                    f"use a multiple of {norm.num_groups}",
-                    (("decoder", "norm", "num_groups"),),
-                )
-            )
-    return issues
+    groups = norm.num_groups
+    counts = [((), channels)] if isinstance(channels, int) else [((i,), c) for i, c in enumerate(channels)]
+    return [
+        cross_issue(
+            tuple(channels_path) + index,
+            f"{c} channels cannot be split into decoder.norm.num_groups={groups} groups; use a multiple of {groups}",
+            [("decoder", "norm", "num_groups")],
+        )
+        for index, c in counts
+        if c % groups
+    ]
 
 
-def output_stride_in(allowed: Sequence[int], architecture: str, spec: "ModelSpec") -> list[CrossIssue]:
+def output_stride_in(allowed: Sequence[int], architecture: str, spec: "ModelSpec") -> list[SpecIssue]:
     """``encoder.output_stride`` must be one the architecture's decoder is designed for."""
     stride = spec.encoder.output_stride
     if stride in allowed:
         return []
     valid = " or ".join(str(s) for s in allowed)
-    return [
-        (
-            ("encoder", "output_stride"),
-            f"{architecture} needs encoder.output_stride {valid}, got {stride}",
-            (("decoder", "architecture"),),
-        )
-    ]
+    return [cross_issue(("encoder", "output_stride"), f"{architecture} needs encoder.output_stride {valid}, got {stride}", [_ARCHITECTURE])]
 
 
-def depth_at_least(minimum: int, architecture: str, spec: "ModelSpec") -> list[CrossIssue]:
+def depth_at_least(minimum: int, architecture: str, spec: "ModelSpec") -> list[SpecIssue]:
     """``encoder.depth >= minimum``: the decoder reads features down to that stage."""
     depth = spec.encoder.depth
     if depth >= minimum:
         return []
     depths = [str(d) for d in range(minimum, 6)]
     valid = depths[0] if len(depths) == 1 else ", ".join(depths[:-1]) + " or " + depths[-1]
+    return [cross_issue(("encoder", "depth"), f"{architecture} needs encoder.depth {valid}, got {depth}", [_ARCHITECTURE])]
+
+
+def mix_transformer_refused(architecture: str, spec: "ModelSpec") -> list[SpecIssue]:
+    """SMP refuses its Mix Transformer (``mit_b*``) encoders for some architectures; so does specseg."""
+    name = spec.encoder.name
+    if family_of(name) != MIX_TRANSFORMER:
+        return []
     return [
-        (
-            ("encoder", "depth"),
-            f"{architecture} needs encoder.depth {valid}, got {depth}",
-            (("decoder", "architecture"),),
+        cross_issue(
+            ("encoder", "name"),
+            f"{architecture} does not support the Mix Transformer encoders (mit_b0..mit_b5), as in SMP; "
+            f"got {name!r}. Choose another encoder",
+            [_ARCHITECTURE],
         )
     ]
+
+
+def mix_transformer_depth(spec: "ModelSpec") -> list[SpecIssue]:
+    """Mix Transformer encoders have an empty stride-2 stage: at ``encoder.depth`` 1 there is no feature to decode."""
+    if family_of(spec.encoder.name) != MIX_TRANSFORMER or spec.encoder.depth >= 2:
+        return []
+    return [
+        cross_issue(
+            ("encoder", "depth"),
+            f"encoder {spec.encoder.name!r} (a Mix Transformer) has no stride-2 feature (its first stage is at "
+            f"stride 4), so encoder.depth {spec.encoder.depth} leaves nothing to decode; use encoder.depth 2 or more",
+            [("encoder", "name")],
+        )
+    ]
+
+
+# --- rules that need the built encoder's features (checked by the torch side at build time) ----------
 
 
 def groupnorm_build_error(norm: Norm, widths: Sequence[int], architecture: str) -> SpecError | None:
@@ -114,33 +143,3 @@ def empty_features_error(
         f"encoder.depth {spec.encoder.depth} one of them is empty; use encoder.depth {valid}",
         ("encoder", "depth"),
     )
-
-
-def mix_transformer_refused(architecture: str, spec: "ModelSpec") -> list[CrossIssue]:
-    """SMP refuses its ``mit_b*`` (Mix Transformer) encoders for some architectures; so does specseg."""
-    name = spec.encoder.name
-    if not name.startswith("mit_b"):
-        return []
-    return [
-        (
-            ("encoder", "name"),
-            f"{architecture} does not support the Mix Transformer encoders (mit_b0..mit_b5), as in SMP; "
-            f"got {name!r}. Choose another encoder",
-            (("decoder", "architecture"),),
-        )
-    ]
-
-
-def mix_transformer_depth(spec: "ModelSpec") -> list[CrossIssue]:
-    """``mit_b*`` encoders have an empty stride-2 stage: at ``encoder.depth`` 1 there is no feature to decode."""
-    if not spec.encoder.name.startswith("mit_b") or spec.encoder.depth >= 2:
-        return []
-    return [
-        (
-            ("encoder", "depth"),
-            f"encoder {spec.encoder.name!r} (a Mix Transformer) has no stride-2 feature (its first stage is at "
-            f"stride 4), so encoder.depth {spec.encoder.depth} leaves nothing to decode; use encoder.depth 2 or more",
-            (("encoder", "name"),),
-        )
-    ]
-

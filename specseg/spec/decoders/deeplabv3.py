@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Mapping
 
 from pydantic import AfterValidator, Field, WithJsonSchema
 
 from specseg.spec.common import Channels
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
-from specseg.spec.decoders.checks import empty_features_error, output_stride_in
+from specseg.errors import SpecIssue
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
+from specseg.spec.decoders.checks import output_stride_in
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -70,6 +71,7 @@ class DeepLabV3DecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "DeepLabV3"
+    small_example: ClassVar[Mapping[str, Any]] = {"channels": 32}
 
     architecture: Literal["deeplabv3"] = Field(description="DeepLabV3 decoder (ASPP on dilated features).")
     channels: Channels = Field(256, description=CHANNELS_DESCRIPTION)
@@ -92,19 +94,5 @@ class DeepLabV3DecoderSpec(DecoderSpec):
             return min(stride, 2**depth)
         return cls.defaults.head_upsampling
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         return output_stride_in(DEEPLAB_OUTPUT_STRIDES, "DeepLabV3", spec)
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.deeplabv3 import DeepLabV3Decoder
-
-        error = empty_features_error(encoder.out_channels, 1, "DeepLabV3", spec)
-        if error is not None:
-            raise error
-        return DeepLabV3Decoder(
-            in_channels=encoder.out_channels[-1],
-            out_channels=self.channels,
-            atrous_rates=tuple(self.atrous_rates),
-            aspp_separable=self.aspp_separable,
-            aspp_dropout=self.aspp_dropout,
-        )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
 from specseg.spec.common import Channels
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
+from specseg.errors import SpecIssue
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
 from specseg.spec.decoders.checks import depth_at_least, output_stride_in
 from specseg.spec.decoders.deeplabv3 import (
     ASPP_DROPOUT_DESCRIPTION,
@@ -42,6 +43,7 @@ class DeepLabV3PlusDecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "DeepLabV3Plus"
+    small_example: ClassVar[Mapping[str, Any]] = {"channels": 32}
 
     architecture: Literal["deeplabv3plus"] = Field(description="DeepLabV3+ decoder (ASPP + stride-4 skip fusion).")
     channels: Channels = Field(256, description=CHANNELS_DESCRIPTION)
@@ -49,19 +51,7 @@ class DeepLabV3PlusDecoderSpec(DecoderSpec):
     aspp_separable: bool = Field(True, description="Use depthwise-separable convolutions in the dilated ASPP branches.")
     aspp_dropout: float = Field(0.5, ge=0, lt=1, description=ASPP_DROPOUT_DESCRIPTION)
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         return output_stride_in(DEEPLAB_OUTPUT_STRIDES, "DeepLabV3+", spec) + depth_at_least(
             DEEPLABV3PLUS_MIN_DEPTH, "DeepLabV3+", spec
-        )
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.deeplabv3plus import DeepLabV3PlusDecoder
-
-        return DeepLabV3PlusDecoder(
-            encoder_channels=encoder.out_channels,
-            output_stride=int(encoder.output_stride),
-            out_channels=self.channels,
-            atrous_rates=tuple(self.atrous_rates),
-            aspp_separable=self.aspp_separable,
-            aspp_dropout=self.aspp_dropout,
         )

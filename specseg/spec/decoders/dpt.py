@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
+from specseg.errors import SpecIssue, cross_issue
 from specseg.spec.common import Channels
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec, EncoderKind, StageChannels, stage_channels_field
+from specseg.spec.encoder import EncoderSpec
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -41,18 +43,20 @@ class DPTDecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "DPT"
-    encoder_kind: ClassVar[str] = "vit"
+    encoder_kind: ClassVar[EncoderKind] = "vit"
+    stage_channels: ClassVar[StageChannels] = StageChannels("intermediate_channels", DPT_INTERMEDIATE_CHANNELS)
+    small_example: ClassVar[Mapping[str, Any]] = {"intermediate_channels": [16, 32, 64, 64], "fusion_channels": 32}
+    #: timm's 6-block test ViT (patch 16, 64 channels): a DPT builds in well under a second.
+    small_encoder: ClassVar[Mapping[str, Any]] = {"name": "tu-test_vit"}
 
     architecture: Literal["dpt"] = Field(description="DPT decoder (Dense Prediction Transformer) on a ViT encoder.")
     readout: Literal["cat", "add", "ignore"] = Field(
         "cat",
         description="How the prefix (class) tokens join the patch tokens: cat (append the class token, then Linear+GELU), add (add the mean prefix token) or ignore.",
     )
-    intermediate_channels: list[Channels] = Field(
-        default_factory=lambda: list(DPT_INTERMEDIATE_CHANNELS),
-        min_length=1,
-        max_length=5,
-        description="Channels of each reassembled feature before its projection to fusion_channels, shallowest first; one entry per ViT feature (len == encoder.depth). Default: the first encoder.depth entries of [256, 512, 1024, 1024].",
+    intermediate_channels: list[Channels] = stage_channels_field(
+        stage_channels,
+        "Channels of each reassembled feature before its projection to fusion_channels, shallowest first; one entry per ViT feature (len == encoder.depth). Default: the first encoder.depth entries of [256, 512, 1024, 1024].",
     )
     fusion_channels: Channels = Field(256, description="Channels of the reassembled maps, of every fusion block and of the output fed to the head.")
 
@@ -61,93 +65,67 @@ class DPTDecoderSpec(DecoderSpec):
         # SMP's DPT has its own default encoder (a ViT); the general default, resnet34,
         # cannot serve DPT. ``encoder`` is the mapping that gets validated, so this sticks.
         encoder.setdefault("name", DPT_DEFAULT_ENCODER)
-        depth = encoder.get("depth", cls.defaults.encoder_depth)
-        if "intermediate_channels" not in decoder and isinstance(depth, int) and 1 <= depth <= len(DPT_INTERMEDIATE_CHANNELS):
-            decoder["intermediate_channels"] = list(DPT_INTERMEDIATE_CHANNELS[:depth])
+        super().fill_defaults(decoder, encoder)
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
-        encoder = spec.encoder
-        depth = encoder.depth
-        issues: list[CrossIssue] = []
-        if not encoder.name.startswith("tu-"):
-            issues.append(
-                (
-                    ("encoder", "name"),
-                    f"DPT needs a timm ViT encoder written as tu-<timm model name>, e.g. tu-vit_tiny_patch16_224; "
-                    f"got {encoder.name!r}",
-                    (("decoder", "architecture"),),
-                )
-            )
-        if encoder.output_stride != 32:
-            issues.append(
-                (
-                    ("encoder", "output_stride"),
-                    "DPT's ViT encoders cannot be dilated (their features keep the patch stride); "
-                    "remove encoder.output_stride or set it to 32",
-                    (("decoder", "architecture"),),
-                )
-            )
-        indices = encoder.output_indices
-        if indices is not None:
-            if len(indices) != depth:
-                issues.append(
-                    (
-                        ("encoder", "output_indices"),
-                        f"has {len(indices)} entries but encoder.depth is {depth}: give one block index per "
-                        f"feature ({depth} entries), or set encoder.depth to {len(indices)}",
-                        (("encoder", "depth"),),
-                    )
-                )
-            same_sign = all(i >= 0 for i in indices) or all(i < 0 for i in indices)
-            if same_sign and any(b <= a for a, b in zip(indices, indices[1:])):
-                # Mixed signs can only be ordered once the number of blocks is known (at build).
-                issues.append(
-                    (
-                        ("encoder", "output_indices"),
-                        f"{indices} must name distinct blocks in increasing order (shallowest first)",
-                        (),
-                    )
-                )
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
+        issues = vit_encoder_issues(spec.encoder)
+        depth = spec.encoder.depth
         if len(self.intermediate_channels) != depth:
             n = len(self.intermediate_channels)
             issues.append(
-                (
+                cross_issue(
                     ("decoder", "intermediate_channels"),
                     f"has {n} entries but encoder.depth is {depth}: give one channel count per ViT feature "
                     f"({depth} entries), or set encoder.depth to {n}",
-                    (("encoder", "depth"),),
+                    [("encoder", "depth")],
                 )
             )
         return issues
 
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        import warnings
 
-        from specseg.decoders.dpt import DPTDecoder
+def vit_encoder_issues(encoder: EncoderSpec) -> list[SpecIssue]:
+    """What a plain-ViT encoder section (DPT's) must satisfy before a model is looked at.
 
-        if not encoder.has_prefix_tokens and self.readout != "ignore":
-            warnings.warn(
-                f"encoder {spec.encoder.name!r} has no prefix (class) tokens, so decoder.readout {self.readout!r} "
-                "has nothing to read; readout: ignore is the natural choice",
-                UserWarning,
-                stacklevel=2,
+    The one copy of these rules: the validator reports them, and the ViT
+    encoder build (:func:`specseg.encoders.timm_vit.build_vit_encoder`) refuses
+    the same sections with the same messages when called directly.
+    """
+    issues: list[SpecIssue] = []
+    architecture = [("decoder", "architecture")]
+    if not encoder.name.startswith("tu-"):
+        issues.append(
+            cross_issue(
+                ("encoder", "name"),
+                f"DPT needs a timm ViT encoder written as tu-<timm model name>, e.g. tu-vit_tiny_patch16_224; "
+                f"got {encoder.name!r}",
+                architecture,
             )
-        return DPTDecoder(
-            encoder_channels=encoder.out_channels,
-            encoder_strides=encoder.output_strides,
-            has_prefix_tokens=encoder.has_prefix_tokens,
-            readout=self.readout,
-            intermediate_channels=self.intermediate_channels,
-            fusion_channels=self.fusion_channels,
         )
-
-    def build_head(self, decoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.dpt import DPTSegmentationHead
-
-        return DPTSegmentationHead(
-            in_channels=decoder.out_channels,
-            out_channels=spec.head.classes,
-            kernel_size=spec.head.kernel_size,
-            activation=spec.head.activation,
-            upsampling=spec.head.upsampling,
+    if encoder.output_stride != 32:
+        issues.append(
+            cross_issue(
+                ("encoder", "output_stride"),
+                "DPT's ViT encoders cannot be dilated (their features keep the patch stride); "
+                "remove encoder.output_stride or set it to 32",
+                architecture,
+            )
         )
+    indices = encoder.output_indices
+    depth = encoder.depth
+    if indices is not None:
+        if len(indices) != depth:
+            issues.append(
+                cross_issue(
+                    ("encoder", "output_indices"),
+                    f"has {len(indices)} entries but encoder.depth is {depth}: give one block index per "
+                    f"feature ({depth} entries), or set encoder.depth to {len(indices)}",
+                    [("encoder", "depth")],
+                )
+            )
+        same_sign = all(i >= 0 for i in indices) or all(i < 0 for i in indices)
+        if same_sign and any(b <= a for a, b in zip(indices, indices[1:])):
+            # Mixed signs can only be ordered once the number of blocks is known (at build).
+            issues.append(
+                cross_issue(("encoder", "output_indices"), f"{indices} must name distinct blocks in increasing order (shallowest first)")
+            )
+    return issues

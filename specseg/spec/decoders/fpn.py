@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
-from specseg.spec.common import Channels, InterpolationMode
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
-from specseg.spec.decoders.checks import depth_at_least, empty_features_error, output_stride_in
+from specseg.encoders.families import MIX_TRANSFORMER, family_of
+from specseg.errors import SpecIssue, cross_issue
+from specseg.spec.common import MAX_ENCODER_DEPTH, Channels, InterpolationMode
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
+from specseg.spec.decoders.checks import depth_at_least, output_stride_in
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -40,6 +42,7 @@ class FPNDecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "FPN"
+    small_example: ClassVar[Mapping[str, Any]] = {"pyramid_channels": 32, "segmentation_channels": 32}
 
     architecture: Literal["fpn"] = Field(description="Feature Pyramid Network decoder.")
     pyramid_channels: Channels = Field(256, description="Channels of every top-down pyramid level.")
@@ -56,7 +59,7 @@ class FPNDecoderSpec(DecoderSpec):
     dropout: float = Field(0.2, ge=0, le=1, description="Spatial dropout (Dropout2d) probability after merging; 0 for none.")
     interpolation: InterpolationMode = Field("nearest", description="Mode of the x2 upsampling in the top-down pathway (the segmentation branches always upsample bilinearly).")
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         issues = depth_at_least(FPN_MIN_DEPTH, "FPN", spec) + output_stride_in(
             (32,), "FPN (its top-down pathway upsamples by exactly 2, so the encoder cannot be dilated)", spec
         )
@@ -64,35 +67,19 @@ class FPNDecoderSpec(DecoderSpec):
             lower = max(FPN_GROUPS, self.segmentation_channels // FPN_GROUPS * FPN_GROUPS)
             upper = -(-self.segmentation_channels // FPN_GROUPS) * FPN_GROUPS
             issues.append(
-                (
+                cross_issue(
                     ("decoder", "segmentation_channels"),
                     f"must be a multiple of {FPN_GROUPS} (the segmentation branches use GroupNorm with "
                     f"{FPN_GROUPS} groups), got {self.segmentation_channels}; e.g. {lower} or {upper}",
-                    (),
                 )
             )
-        if spec.encoder.name.startswith("mit_b") and spec.encoder.depth != 5:
+        if family_of(spec.encoder.name) == MIX_TRANSFORMER and spec.encoder.depth != MAX_ENCODER_DEPTH:
             issues.append(
-                (
+                cross_issue(
                     ("encoder", "depth"),
-                    f"FPN with a Mix Transformer encoder ({spec.encoder.name}) needs encoder.depth 5, "
+                    f"FPN with a Mix Transformer encoder ({spec.encoder.name}) needs encoder.depth {MAX_ENCODER_DEPTH}, "
                     f"as in SMP; got {spec.encoder.depth}",
-                    (("encoder", "name"),),
+                    [("encoder", "name")],
                 )
             )
         return issues
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.fpn import FPNDecoder
-
-        error = empty_features_error(encoder.out_channels, 4, "FPN", spec)
-        if error is not None:
-            raise error
-        return FPNDecoder(
-            encoder_channels=encoder.out_channels,
-            pyramid_channels=self.pyramid_channels,
-            segmentation_channels=self.segmentation_channels,
-            merge_policy=self.merge_policy,
-            dropout=self.dropout,
-            interpolation=self.interpolation,
-        )

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
+from specseg.errors import SpecIssue
 from specseg.spec.common import NORM_DESCRIPTION, Norm
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
-from specseg.spec.decoders.checks import (
-    empty_features_error,
-    groupnorm_build_error,
-    mix_transformer_refused,
-    output_stride_in,
-)
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
+from specseg.spec.decoders.checks import mix_transformer_refused, output_stride_in
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -38,31 +34,12 @@ class LinknetDecoderSpec(DecoderSpec):
 
     defaults: ClassVar[ArchitectureDefaults] = ArchitectureDefaults(head_kernel_size=1, requires_divisible_input=True)
     smp_class: ClassVar[str] = "Linknet"
+    small_example: ClassVar[Mapping[str, Any]] = {}
 
     architecture: Literal["linknet"] = Field(description="LinkNet decoder (transposed-convolution upsampling, additive skips).")
     norm: Norm = Field("batchnorm", description=NORM_DESCRIPTION)
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         return output_stride_in(
             (32,), "LinkNet (it upsamples by exactly 2 per stage, so the encoder cannot be dilated)", spec
         ) + mix_transformer_refused("LinkNet", spec)
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.linknet import LinknetDecoder
-
-        error = empty_features_error(encoder.out_channels, 1, "LinkNet", spec)
-        if error is not None:
-            raise error
-        try:
-            return LinknetDecoder(
-                encoder_channels=encoder.out_channels,
-                prefinal_channels=LINKNET_PREFINAL_CHANNELS,
-                norm=self.norm,
-            )
-        except ValueError:
-            # Each stage normalises a quarter of its input width and the next skip's width.
-            widths = [c // 4 for c in encoder.out_channels[1:]] + list(encoder.out_channels[1:-1])
-            error = groupnorm_build_error(self.norm, widths + [LINKNET_PREFINAL_CHANNELS], "LinkNet")
-            if error is None:
-                raise
-            raise error from None

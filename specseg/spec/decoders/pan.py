@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
 from specseg.spec.common import Channels, InterpolationMode
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
+from specseg.errors import SpecIssue
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
 from specseg.spec.decoders.checks import depth_at_least, output_stride_in
 
 if TYPE_CHECKING:
@@ -40,6 +41,7 @@ class PANDecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "PAN"
+    small_example: ClassVar[Mapping[str, Any]] = {"channels": 16}
 
     architecture: Literal["pan"] = Field(description="PAN decoder (feature pyramid attention + global attention upsampling).")
     channels: Channels = Field(32, description="Channels of every FPA and GAU block output.")
@@ -48,14 +50,5 @@ class PANDecoderSpec(DecoderSpec):
         description="Upsampling mode of the GAU blocks (align_corners=True for bilinear). The FPA block always resizes bilinearly, as in SMP.",
     )
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         return output_stride_in(PAN_OUTPUT_STRIDES, "PAN", spec) + depth_at_least(PAN_MIN_DEPTH, "PAN", spec)
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.pan import PANDecoder
-
-        return PANDecoder(
-            encoder_channels=encoder.out_channels,
-            channels=self.channels,
-            interpolation=self.interpolation,
-        )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
-from specseg.spec.common import NORM_DESCRIPTION, Channels, GroupNormOptions, Norm
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
-from specseg.spec.decoders.checks import empty_features_error
+from specseg.errors import SpecIssue
+from specseg.spec.common import NORM_DESCRIPTION, Channels, Norm
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
+from specseg.spec.decoders.checks import groupnorm_divides
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -40,6 +41,7 @@ class PSPNetDecoderSpec(DecoderSpec):
         "psp_out_channels": "out_channels",
         "psp_dropout": "dropout",
     }
+    small_example: ClassVar[Mapping[str, Any]] = {"out_channels": 32}
 
     architecture: Literal["pspnet"] = Field(description="PSPNet decoder (pyramid pooling module).")
     out_channels: Channels = Field(512, description="Output channels of the 1x1 convolution fusing the pyramid (SMP's psp_out_channels).")
@@ -49,49 +51,5 @@ class PSPNetDecoderSpec(DecoderSpec):
     )
     dropout: float = Field(0.2, ge=0, lt=1, description="Spatial (channel-wise, Dropout2d) dropout probability after the fusion, in [0, 1) (SMP's psp_dropout).")
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
-        norm = self.norm
-        if isinstance(norm, GroupNormOptions) and self.out_channels % norm.num_groups:
-            return [
-                (
-                    ("decoder", "out_channels"),
-                    f"{self.out_channels} channels cannot be split into decoder.norm.num_groups={norm.num_groups} "
-                    f"groups; use a multiple of {norm.num_groups}",
-                    (("decoder", "norm", "num_groups"),),
-                )
-            ]
-        return []
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.pspnet import PSPDecoder
-        from specseg.errors import single_issue
-
-        # These rules depend on the encoder's channels, so they can only be checked now.
-        error = empty_features_error(encoder.out_channels, 1, "PSPNet", spec)
-        if error is not None:
-            raise error
-        deepest = int(encoder.out_channels[-1])
-        levels = len(PSP_POOL_SIZES)
-        branch = deepest // levels
-        # The fusion conv takes 2 x deepest input channels (SMP's layout), which the
-        # concatenation only produces when the pyramid levels split the channels evenly.
-        if deepest % levels:
-            raise single_issue(
-                f"the encoder's deepest features have {deepest} channels; PSPNet needs a multiple of "
-                f"{levels} (one equal share per pyramid level). Choose another encoder.depth or encoder",
-                ("encoder", "depth"),
-            )
-        norm = self.norm
-        if isinstance(norm, GroupNormOptions) and branch % norm.num_groups:
-            raise single_issue(
-                f"each pyramid branch has {branch} channels (a quarter of the encoder's {deepest}), "
-                f"which cannot be split into {norm.num_groups} groups; use a num_groups dividing {branch}",
-                ("decoder", "norm", "num_groups"),
-            )
-        return PSPDecoder(
-            encoder_channels=encoder.out_channels,
-            out_channels=self.out_channels,
-            norm=self.norm,
-            dropout=self.dropout,
-            pool_sizes=PSP_POOL_SIZES,
-        )
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
+        return groupnorm_divides(self.norm, self.out_channels, ("decoder", "out_channels"))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
 from specseg.spec.common import Channels
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
+from specseg.errors import SpecIssue
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
 from specseg.spec.decoders.checks import depth_at_least
 
 if TYPE_CHECKING:
@@ -32,6 +33,7 @@ class SegformerDecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "Segformer"
+    small_example: ClassVar[Mapping[str, Any]] = {"segmentation_channels": 32}
 
     architecture: Literal["segformer"] = Field(description="SegFormer all-MLP decoder.")
     segmentation_channels: Channels = Field(
@@ -39,10 +41,5 @@ class SegformerDecoderSpec(DecoderSpec):
         description="Channels every encoder feature is projected to, and of the fused output fed to the head.",
     )
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         return depth_at_least(3, "Segformer", spec)
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.segformer import SegformerDecoder
-
-        return SegformerDecoder(encoder_channels=encoder.out_channels, channels=self.segmentation_channels)

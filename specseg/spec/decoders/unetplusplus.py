@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
+from specseg.errors import SpecIssue
 from specseg.spec.common import NORM_DESCRIPTION, Channels, InterpolationMode, Norm
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
+from specseg.spec.decoders.base import (
+    DECODER_STAGE_CHANNELS,
+    ArchitectureDefaults,
+    DecoderSpec,
+    StageChannels,
+    stage_channels_field,
+)
 from specseg.spec.decoders.checks import (
     channels_match_depth,
     depth_at_least,
-    groupnorm_build_error,
     groupnorm_divides,
     mix_transformer_refused,
     output_stride_in,
@@ -20,7 +26,7 @@ from specseg.spec.decoders.checks import (
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
 
-UNETPLUSPLUS_CHANNELS = (256, 128, 64, 32, 16)
+UNETPLUSPLUS_CHANNELS = DECODER_STAGE_CHANNELS
 #: SMP's nested decoder needs at least one intermediate column of nodes.
 UNETPLUSPLUS_MIN_DEPTH = 2
 
@@ -42,25 +48,20 @@ class UnetPlusPlusDecoderSpec(DecoderSpec):
 
     defaults: ClassVar[ArchitectureDefaults] = ArchitectureDefaults(requires_divisible_input=True)
     smp_class: ClassVar[str] = "UnetPlusPlus"
+    stage_channels: ClassVar[StageChannels] = StageChannels("channels", UNETPLUSPLUS_CHANNELS, UNETPLUSPLUS_MIN_DEPTH)
+    small_example: ClassVar[Mapping[str, Any]] = {"channels": [16, 16, 16]}
 
     architecture: Literal["unetplusplus"] = Field(description="U-Net++ decoder (nested, densely connected skip pathways).")
-    channels: list[Channels] = Field(
-        default_factory=lambda: list(UNETPLUSPLUS_CHANNELS),
-        min_length=1,
-        max_length=5,
-        description="Output channels of the final node of each decoder stage, deepest first; one entry per encoder stage (len == encoder.depth, 2..5). Default: the first encoder.depth entries of [256, 128, 64, 32, 16].",
+    channels: list[Channels] = stage_channels_field(
+        stage_channels,
+        "Output channels of the final node of each decoder stage, deepest first; one entry per encoder stage "
+        "(len == encoder.depth, 2..5). Default: the first encoder.depth entries of [256, 128, 64, 32, 16].",
     )
     norm: Norm = Field("batchnorm", description=NORM_DESCRIPTION)
     attention: Literal["scse"] | None = Field(None, description="Attention in every node, on the concatenated inputs and on the output: null or scse (spatial and channel squeeze-excitation).")
     interpolation: InterpolationMode = Field("nearest", description="Mode of the x2 upsampling in every node.")
 
-    @classmethod
-    def fill_defaults(cls, decoder: dict[str, Any], encoder: dict[str, Any]) -> None:
-        depth = encoder.get("depth", cls.defaults.encoder_depth)
-        if "channels" not in decoder and isinstance(depth, int) and UNETPLUSPLUS_MIN_DEPTH <= depth <= 5:
-            decoder["channels"] = list(UNETPLUSPLUS_CHANNELS[:depth])
-
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         depth_issues = depth_at_least(UNETPLUSPLUS_MIN_DEPTH, "U-Net++", spec)
         # With a too-shallow encoder the channels rule would only repeat the depth problem.
         channel_issues = [] if depth_issues else channels_match_depth(self.channels, spec)
@@ -71,22 +72,3 @@ class UnetPlusPlusDecoderSpec(DecoderSpec):
             + groupnorm_divides(self.norm, self.channels, ("decoder", "channels"))
             + mix_transformer_refused("U-Net++", spec)
         )
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.unetplusplus import UnetPlusPlusDecoder
-
-        try:
-            return UnetPlusPlusDecoder(
-                encoder_channels=encoder.out_channels,
-                decoder_channels=self.channels,
-                norm=self.norm,
-                attention=self.attention,
-                interpolation=self.interpolation,
-                center=spec.encoder.name.startswith("vgg"),
-            )
-        except ValueError:
-            # Intermediate nodes take the widths of the encoder levels between the deepest and the shallowest.
-            error = groupnorm_build_error(self.norm, encoder.out_channels[1:-2], "U-Net++")
-            if error is None:
-                raise
-            raise error from None

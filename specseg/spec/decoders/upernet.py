@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
 
 from pydantic import Field
 
+from specseg.errors import SpecIssue, cross_issue
 from specseg.spec.common import NORM_DESCRIPTION, BatchNormOptions, Channels, GroupNormOptions, InstanceNormOptions, Norm
-from specseg.spec.decoders.base import ArchitectureDefaults, CrossIssue, DecoderSpec
-from specseg.spec.decoders.checks import depth_at_least
+from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
+from specseg.spec.decoders.checks import depth_at_least, groupnorm_divides
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -32,6 +33,7 @@ class UPerNetDecoderSpec(DecoderSpec):
         requires_divisible_input=True,
     )
     smp_class: ClassVar[str] = "UPerNet"
+    small_example: ClassVar[Mapping[str, Any]] = {"channels": 32}
 
     architecture: Literal["upernet"] = Field(description="UPerNet decoder (pyramid pooling + feature pyramid).")
     channels: Channels = Field(
@@ -47,51 +49,35 @@ class UPerNetDecoderSpec(DecoderSpec):
         json_schema_extra={"not": {"anyOf": [{"const": "instancenorm"}, {"type": "object", "properties": {"type": {"const": "instancenorm"}}, "required": ["type"]}]}},
     )
 
-    def cross_issues(self, spec: "ModelSpec") -> list[CrossIssue]:
+    def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         issues = depth_at_least(3, "UPerNet", spec)
         norm = self.norm
         if norm == "instancenorm" or isinstance(norm, InstanceNormOptions):
             issues.append(
-                (
+                cross_issue(
                     ("decoder", "norm"),
                     "UPerNet cannot use instancenorm: its pyramid pooling module normalises a 1x1 pooled map, "
                     "and instance statistics over one pixel are undefined (torch refuses it). "
                     "Use batchnorm, groupnorm, layernorm or identity",
-                    (),
                 )
             )
         elif isinstance(norm, BatchNormOptions) and not norm.track_running_stats:
             issues.append(
-                (
+                cross_issue(
                     ("decoder", "norm", "track_running_stats"),
                     "UPerNet cannot use batchnorm without running statistics: its pyramid pooling module normalises "
                     "a 1x1 pooled map, and the statistics of one image's single pixel are undefined (torch refuses "
                     "them for a batch of one, in eval mode too). Keep track_running_stats: true, or use another norm",
-                    (),
                 )
             )
         elif isinstance(norm, GroupNormOptions) and norm.num_groups == self.channels:
             issues.append(
-                (
+                cross_issue(
                     ("decoder", "norm", "num_groups"),
                     f"UPerNet cannot use groupnorm with one channel per group (num_groups={norm.num_groups} = "
                     "decoder.channels): its pyramid pooling module normalises a 1x1 pooled map, where each group "
                     "would hold a single value (torch refuses it for a batch of one). Use fewer groups",
-                    (("decoder", "channels"),),
+                    [("decoder", "channels")],
                 )
             )
-        if isinstance(norm, GroupNormOptions) and self.channels % norm.num_groups:
-            issues.append(
-                (
-                    ("decoder", "channels"),
-                    f"{self.channels} channels cannot be split into decoder.norm.num_groups={norm.num_groups} "
-                    f"groups; use a multiple of {norm.num_groups}",
-                    (("decoder", "norm", "num_groups"),),
-                )
-            )
-        return issues
-
-    def build(self, encoder: Any, spec: "ModelSpec") -> Any:
-        from specseg.decoders.upernet import UPerNetDecoder
-
-        return UPerNetDecoder(encoder_channels=encoder.out_channels, channels=self.channels, norm=self.norm)
+        return issues + groupnorm_divides(norm, self.channels, ("decoder", "channels"))
