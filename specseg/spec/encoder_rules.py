@@ -45,7 +45,7 @@ def timm_encoder_issues(spec: "ModelSpec") -> list[CrossIssue]:
             (("encoder", field), message, (("decoder", "architecture"),))
             for field, message in vit_problems(spec.encoder.name, spec.encoder.depth)
         ]
-    if spec.decoder.encoder_kind != "hierarchical":
+    if spec.decoder.encoder_kind not in ("hierarchical", "pyramid"):
         return []
     from specseg.encoders.timm_index import builtin_problems, encoder_problems
 
