@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from specseg.errors import SpecError
+from specseg.input_shape import default_input_shape
 
 
 def _emit_json(value: Any) -> None:
@@ -101,7 +102,7 @@ def build(args: argparse.Namespace) -> int:
     spec = model.spec
     example_shape = shape  # the export's example input: --input-shape, else the exporter's default
     if shape is None:
-        shape = (1, spec.encoder.in_channels, 256, 256)
+        shape = default_input_shape(spec.encoder.in_channels)
     model.eval()
     try:
         model.check_input_shape(torch.zeros(shape, device="meta"))
@@ -189,7 +190,7 @@ def _preprocessing_summary(spec: Any) -> dict[str, Any] | None:
 
 def _forward_shapes(spec: Any, shape: tuple[int, int, int, int] | None, outputs: list[Path]) -> list[tuple[int, ...]]:
     """Inputs ``specseg build`` runs for real: the test pass, and for TorchScript the trace and its check."""
-    n, c, h, w = shape or (1, spec.encoder.in_channels, 256, 256)
+    n, c, h, w = shape or default_input_shape(spec.encoder.in_channels)
     shapes: list[tuple[int, ...]] = [(n, c, h, w)]
     if any(p.suffix.lower() == ".pt" for p in outputs):
         # Without --input-shape the example is at most 512x512 (16 x the largest output stride).
@@ -321,7 +322,7 @@ def _dry_run(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) 
     try:
         summary = {"spec": args.spec, **dry_run(spec, doc, base, shape)}
     except ValueError as exc:
-        shown = ",".join(map(str, shape or (1, spec.encoder.in_channels, 256, 256)))
+        shown = ",".join(map(str, shape or default_input_shape(spec.encoder.in_channels)))
         raise UsageError(f"--input-shape {shown}: {exc}") from None
     if args.json:
         _emit_json(summary)
