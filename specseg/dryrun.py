@@ -33,6 +33,7 @@ from specseg.footprint import (
     model_parts,
     nested,
 )
+from specseg.input_shape import DEFAULT_INPUT_SIZE
 from specseg.memory_guard import MemoryLimitError, check_memory
 from specseg.memory_limit import DEFAULT_MEMORY_FRACTION, resolve_limit
 from specseg.sizes import UNLIMITED, format_bytes, parse_size
@@ -64,7 +65,7 @@ __all__ = [
 ]
 
 #: The input height and width of a dry run when no input shape is given.
-DEFAULT_DRY_RUN_SIZE = 256
+DEFAULT_DRY_RUN_SIZE = DEFAULT_INPUT_SIZE
 
 
 def output_shapes(out: Any) -> dict[str, list[int]]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from specseg.artifacts import atomic_target, check_writable, commit
 from specseg.errors import SpecsegError
+from specseg.input_shape import DEFAULT_INPUT_SIZE
 
 if TYPE_CHECKING:
     import torch
@@ -117,7 +118,7 @@ def default_input_shape(model: "SegmentationModel") -> tuple[int, int, int, int]
     fixed = fixed_input_size(model)
     if fixed is not None:
         return 2, channels, fixed[0], fixed[1]
-    size = model.default_input_size(max(256, 16 * int(model.encoder.output_stride)))
+    size = model.default_input_size(max(DEFAULT_INPUT_SIZE, 16 * int(model.encoder.output_stride)))
     return 2, channels, size, size
 
 

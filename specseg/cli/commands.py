@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from specseg.errors import SpecError
+from specseg.input_shape import DEFAULT_INPUT_SIZE, default_input_shape
 
 
 def _emit_json(value: Any) -> None:
@@ -101,7 +102,7 @@ def build(args: argparse.Namespace) -> int:
     spec = model.spec
     example_shape = shape  # the export's example input: --input-shape, else the exporter's default
     if shape is None:
-        size = model.default_input_size()
+        size = model.default_input_size(DEFAULT_INPUT_SIZE)
         shape = (1, spec.encoder.in_channels, size, size)
     model.eval()
     try:
@@ -190,7 +191,7 @@ def _preprocessing_summary(spec: Any) -> dict[str, Any] | None:
 
 def _forward_shapes(spec: Any, shape: tuple[int, int, int, int] | None, outputs: list[Path]) -> list[tuple[int, ...]]:
     """Inputs ``specseg build`` runs for real: the test pass, and for TorchScript the trace and its check."""
-    n, c, h, w = shape or (1, spec.encoder.in_channels, 256, 256)
+    n, c, h, w = shape or default_input_shape(spec.encoder.in_channels)
     shapes: list[tuple[int, ...]] = [(n, c, h, w)]
     if any(p.suffix.lower() == ".pt" for p in outputs):
         # Without --input-shape the example is at most 512x512 (16 x the largest output stride).
