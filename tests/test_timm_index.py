@@ -172,3 +172,22 @@ def test_builtin_verdicts_cover_the_catalogue() -> None:
     own = {e.name for e in registry.entries() if e.is_builtin and (e.timm_model is None or e.timm_options)}
     missing = sorted(own - set(timm_index.index().get("builtins", {})))
     assert not missing, f"python -m specseg.encoders.timm_index --refresh-builtins ({missing[:5]} ...)"
+
+
+# --- packaging -------------------------------------------------------------------------------
+
+
+def test_a_built_wheel_ships_the_index(tmp_path: Path) -> None:
+    """`pip install .` (the README's main job) must install the index that `validate` reads, not only the code."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    import zipfile
+
+    (wheel,) = tmp_path.glob("specseg-*.whl")
+    shipped = set(zipfile.ZipFile(wheel).namelist())
+    data = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "specseg").rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc"))
+    assert data, "the package has data files"
+    assert [p for p in data if p not in shipped] == []
