@@ -179,15 +179,23 @@ def test_builtin_verdicts_cover_the_catalogue() -> None:
 
 def test_a_built_wheel_ships_the_index(tmp_path: Path) -> None:
     """`pip install .` (the README's main job) must install the index that `validate` reads, not only the code."""
+    import shutil
+    import zipfile
+
+    # A clean copy: a build folder or egg-info left in the checkout would hide a missing package-data rule.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "specseg", source / "specseg", ignore=shutil.ignore_patterns("__pycache__"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(tmp_path), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet", "-w", str(tmp_path), str(source)],
         capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    import zipfile
-
     (wheel,) = tmp_path.glob("specseg-*.whl")
     shipped = set(zipfile.ZipFile(wheel).namelist())
-    data = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "specseg").rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc"))
+    package = source / "specseg"
+    data = sorted(p.relative_to(source).as_posix() for p in package.rglob("*") if p.is_file() and p.suffix != ".py")
     assert data, "the package has data files"
     assert [p for p in data if p not in shipped] == []
