@@ -311,7 +311,6 @@ SCHEMA_CANNOT_EXPRESS = {
     "whole-float-for-choice": _WHOLE_FLOAT + " (enum [8, 16, 32] holds 16.0)",
     "nan": "JSON Schema has no NaN: jsonschema's range checks are false for NaN, so it passes",
     "nan-in-norm": "JSON Schema has no NaN: jsonschema's range checks are false for NaN, so it passes",
-    "channels-length": "cross-field rule: len(decoder.channels) == encoder.depth",
 }
 
 
