@@ -326,12 +326,13 @@ def local_artifact(source: str | os.PathLike[str]) -> Path:
     :func:`specseg.save_pretrained` folder, or a ``hf://OWNER/REPO[@REVISION]`` repository's
     ``model.safetensors`` (downloaded through huggingface_hub, or taken from its cache).
     """
+    from specseg.fileio import is_folder, is_regular_file
     from specseg.hub_source import ARTIFACT_NAME, hub_file, is_hub_source
 
     if is_hub_source(source):
         return hub_file(str(source))
     path = Path(source)
-    if path.is_dir() and (path / ARTIFACT_NAME).is_file():
+    if is_folder(path) and is_regular_file(path / ARTIFACT_NAME):
         return path / ARTIFACT_NAME
     return path
 

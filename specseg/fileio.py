@@ -31,6 +31,27 @@ class NotRegularFileError(OSError):
     """A path names a directory, FIFO, socket or device where a regular file is needed."""
 
 
+def is_folder(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a directory; False for anything else, including a path the OS refuses.
+
+    ``Path.is_dir`` lets some errors through (a name over 255 bytes raises
+    ENAMETOOLONG on Python 3.11); a user's path is probed here, and the reason
+    is reported where the path is opened or written.
+    """
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+def is_regular_file(path: str | os.PathLike[str]) -> bool:
+    """True if ``path`` is a regular file; False otherwise or when the OS refuses the path (see :func:`is_folder`)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def _kind(mode: int) -> str:
     if stat.S_ISDIR(mode):
         return "a directory"

@@ -244,14 +244,15 @@ def check_output_path(path: Path, force: bool, option: str) -> None:
     import tempfile
 
     from specseg.cli.usage import UsageError
-    from specseg.fileio import check_target, describe_os_error
+    from specseg.fileio import check_target, describe_os_error, is_folder
 
     name_max = 255
     for part in path.parts:
         if len(os.fsencode(part)) > name_max:
             raise UsageError(f"{option} {path}: the name {part[:40]!r}... is {len(os.fsencode(part))} bytes; file names may have at most {name_max}")
-    if path.is_dir():
-        raise UsageError(f"{option} {path}: is a directory; give a file name such as {path / 'model.safetensors'}")
+    if is_folder(path):
+        raise UsageError(f"{option} {path}: is a directory; give a file name such as {path / 'model.safetensors'}, "
+                         f"or end the path with {os.sep} for a Hub-ready folder")
     try:
         check_target(path, force)
     except FileExistsError as exc:
@@ -277,15 +278,23 @@ def _nearest_existing(folder: Path) -> Path:
 
 
 def _is_folder_output(text: str) -> bool:
-    """``-o DIR/`` (a trailing separator) or an existing folder: a Hub-ready folder (save_pretrained)."""
-    return text.endswith(("/", os.sep)) or Path(text).is_dir()
+    """``-o DIR/`` (a trailing separator) or an existing folder without a file suffix: a Hub-ready folder.
+
+    An existing folder named like a file (``-o model.onnx`` where ``model.onnx/`` is a folder) is
+    refused as an output file rather than silently filled with a Hub folder's files.
+    """
+    from specseg.fileio import is_folder
+
+    return text.endswith(("/", os.sep)) or (is_folder(text) and not Path(text).suffix)
 
 
 def _is_artifact_source(text: str) -> bool:
     """A trained model rather than a spec: ``hf://...``, a ``.safetensors`` artifact, or a save_pretrained folder."""
     from specseg.hub import ARTIFACT_NAME, is_hub_source
 
-    return is_hub_source(text) or text.lower().endswith(".safetensors") or (Path(text) / ARTIFACT_NAME).is_file()
+    from specseg.fileio import is_regular_file
+
+    return is_hub_source(text) or text.lower().endswith(".safetensors") or is_regular_file(Path(text) / ARTIFACT_NAME)
 
 
 def _check_folders(folders: list[Path], force: bool) -> None:
