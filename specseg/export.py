@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from specseg.artifacts import atomic_target, check_writable, commit
+from specseg.input_shape import fixed_input_size
 from specseg.errors import SpecsegError
 from specseg.input_shape import DEFAULT_INPUT_SIZE
 
@@ -95,15 +96,6 @@ def format_for(path: str | os.PathLike[str]) -> str:
 
 
 # --------------------------------------------------------------------------- example inputs
-
-
-def fixed_input_size(model: "torch.nn.Module") -> tuple[int, int] | None:
-    """The one (height, width) a model accepts, when a timm patch embedding fixes it; else None."""
-    for module in model.modules():
-        size = getattr(module, "img_size", None)
-        if getattr(module, "strict_img_size", False) and size is not None:
-            return int(size[0]), int(size[1])
-    return None
 
 
 def default_input_shape(model: "SegmentationModel") -> tuple[int, int, int, int]:

@@ -13,6 +13,7 @@ from specseg.decoders.base import Decoder
 from specseg.encoders.base import EncoderMixin
 from specseg.errors import InputShapeError
 from specseg.inference import is_optimized_for_inference
+from specseg.input_shape import fixed_input_size
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -123,8 +124,6 @@ class SpecNetwork(nn.Module):
         """
         rule = getattr(self.encoder, "input_size_rule", None)
         if rule is None:
-            from specseg.export import fixed_input_size
-
             fixed = fixed_input_size(self)
             return fixed[0] if fixed is not None and fixed[0] == fixed[1] else preferred
         if self.requires_divisible_input:

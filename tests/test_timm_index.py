@@ -69,7 +69,7 @@ def test_the_index_covers_the_installed_timm() -> None:
     import timm
 
     index = timm_index.index()
-    assert index["timm"] == timm.__version__, "regenerate: python -m specseg.encoders.timm_index --refresh"
+    assert index["timm"] == timm.__version__, "regenerate: python -m specseg.encoders.timm_index_build --refresh"
     assert set(index["models"]) == set(timm.list_models())
 
 
@@ -162,7 +162,7 @@ def test_index_entries_match_the_models() -> None:
     for name in ("resnet10t", "edgenext_xx_small", "cpubone_nano"):
         stored = dict(timm_index.entry(name))
         stored.pop("t", None)
-        assert examine(name) == stored, f"{name}: python -m specseg.encoders.timm_index --refresh {name}"
+        assert examine(name) == stored, f"{name}: python -m specseg.encoders.timm_index_build --refresh {name}"
 
 
 def test_builtin_verdicts_cover_the_catalogue() -> None:
@@ -171,7 +171,7 @@ def test_builtin_verdicts_cover_the_catalogue() -> None:
 
     own = {e.name for e in registry.entries() if e.is_builtin and (e.timm_model is None or e.timm_options)}
     missing = sorted(own - set(timm_index.index().get("builtins", {})))
-    assert not missing, f"python -m specseg.encoders.timm_index --refresh-builtins ({missing[:5]} ...)"
+    assert not missing, f"python -m specseg.encoders.timm_index_build --refresh-builtins ({missing[:5]} ...)"
 
 
 # --- packaging -------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ timm model name:
 
 The builder uses the same verdicts (and checks live what the index cannot
 speak for: models given ``encoder.params``, or a timm version whose models
-the index lacks). Refresh: ``python -m specseg.encoders.timm_index --refresh``.
+the index lacks). Refresh: ``python -m specseg.encoders.timm_index_build --refresh``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -243,21 +242,3 @@ def size_rule(model: str) -> tuple[bool, SizeRule | None]:
     if info is None or "d" not in info:
         return False, None
     return True, SizeRule.from_json(info.get("sizes"))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m specseg.encoders.timm_index --refresh [NAME ...]``: regenerate the index (needs torch and timm)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    if "--refresh" not in args and "--refresh-builtins" not in args:
-        info = index()
-        print(f"timm index: {len(info['models'])} models, generated from timm {info.get('timm')} (installed: {installed_timm_version()})")
-        print("regenerate with: python -m specseg.encoders.timm_index --refresh [--out PATH] [NAME ...]")
-        print("built-in names only: python -m specseg.encoders.timm_index --refresh-builtins")
-        return 0
-    from specseg.encoders.timm_index_build import main as refresh
-
-    return refresh(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

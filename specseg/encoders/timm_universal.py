@@ -21,7 +21,9 @@ The state-dict layout (``model.<timm keys>``) equals SMP's ``tu-`` encoders.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import warnings
 from typing import Any
 
 import torch
@@ -29,6 +31,7 @@ from torch import nn
 
 from specseg.encoders import timm_layout
 from specseg.encoders.base import EncoderMixin, dilate_convolutions
+from specseg.encoders.sizes import SizeRule, rule_from_sizes
 from specseg.errors import EncoderBuildError, NotDilatableError
 
 #: Kept importable from here (it moved to :mod:`specseg.errors`).
@@ -50,8 +53,6 @@ def _dilation_method(name: str, depth: int, output_stride: int, params: dict[str
 
     verdict = timm_index.dilation_verdict(name, depth, output_stride) if not params else None
     if verdict is None:
-        from specseg.encoders.timm_index_build import find_dilation
-
         verdict = find_dilation(name, depth, output_stride, params)
     if verdict in ("native", "stages"):
         return verdict
@@ -69,8 +70,6 @@ def _size_rule(name: str, params: dict[str, Any]) -> Any:
         known, rule = timm_index.size_rule(name)
         if known:
             return rule
-    from specseg.encoders.timm_index_build import find_size_rule
-
     return find_size_rule(name, params)
 
 
@@ -281,3 +280,156 @@ class TimmUniversalEncoder(nn.Module, EncoderMixin):
             features = [x] + features
         return features
 
+
+# --- live checks: what the index would say, found now on meta-device copies (also used to generate it) ---
+
+#: Sizes tried first; a model passing them all takes any multiple of 32.
+QUICK_SIZES = (32, 64, 96, 160, 256)
+#: Sizes tried when a quick one fails, to find the model's rule (with the model's own size and twice it).
+SCAN_SIZES = tuple(range(32, 513, 32))
+#: (depth, output_stride) pairs whose dilation is checked; other pairs follow from these levels.
+DILATIONS = ((5, 16), (5, 8), (4, 8), (4, 16), (3, 8))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    detail = text[0] if text else ""
+    return f"{type(exc).__name__}: {detail}"[:300]
+
+
+def _build(name: str, depth: int, output_stride: int, method: str, params: dict[str, Any], meta: bool) -> Any:
+
+    context = torch.device("meta") if meta else contextlib.nullcontext()
+    with context, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return TimmUniversalEncoder(name, depth=depth, output_stride=output_stride, dilation=method, **params)
+
+
+def _meta_unsupported(exc: BaseException) -> bool:
+    """Whether ``exc`` is the meta device's limitation rather than the model's."""
+    if isinstance(exc, NotImplementedError):
+        return True
+    text = str(exc).lower()
+    # Not a bare "meta": class names such as MetaFormer contain it.
+    markers = ("meta tensor", "device meta", "device='meta'", "on meta", "'meta'", "meta device", "item()", "data-dependent", "data dependent")
+    return not isinstance(exc, TypeError) and any(marker in text for marker in markers)
+
+
+def check_strides(encoder: Any, size: int, meta: bool = True) -> str | None:
+    """Run ``encoder`` on a ``size`` x ``size`` input; None when every map has its declared stride and channels, else why not."""
+    device = "meta" if meta else "cpu"
+    x = torch.zeros(1, encoder.in_channels, size, size, device=device)
+    encoder.eval()  # as `specseg build` runs it (a training batch of one 1x1 map is the batch's problem, not the size's)
+    with torch.inference_mode():
+        features = encoder(x)
+    strides = list(encoder.feature_info.strides)
+    channels = encoder.out_channels
+    if len(features) != len(strides):
+        return f"{len(features)} feature maps instead of {len(strides)}"
+    for i, (feature, stride, width) in enumerate(zip(features, strides, channels)):
+        expected = (size // stride, size // stride)
+        got = tuple(int(v) for v in feature.shape[-2:])
+        if got != expected or int(feature.shape[1]) != width:
+            return (
+                f"feature {i} is {int(feature.shape[1])}x{got[0]}x{got[1]} at a {size}x{size} input, "
+                f"declared {width}x{expected[0]}x{expected[1]} (stride {stride})"
+            )
+    return None
+
+
+class _Runner:
+    """Builds and runs one model on the meta device, falling back to the CPU where meta cannot run it."""
+
+    def __init__(self, name: str, params: dict[str, Any]):
+        self.name = name
+        self.params = params
+        self.meta = True
+        self.no_native = False
+        self.img_size: int | None = None
+        self.cache: dict[tuple[int, int, str], Any] = {}
+
+    def encoder(self, depth: int, output_stride: int, method: str) -> Any:
+        key = (depth, output_stride, method)
+        if key not in self.cache:
+            self.cache[key] = _build(self.name, depth, output_stride, method, self.params, self.meta)
+        return self.cache[key]
+
+    def check(self, depth: int, output_stride: int, method: str, size: int) -> str | None:
+        """None if the encoder builds and runs at ``size`` with its declared strides, else the reason."""
+        try:
+            encoder = self.encoder(depth, output_stride, method)
+            return check_strides(encoder, size, self.meta)
+        except Exception as exc:  # noqa: BLE001 - any failure is a verdict about the model
+            if self.meta and _meta_unsupported(exc):
+                self.meta = False
+                self.cache.clear()
+                return self.check(depth, output_stride, method, size)
+            return _first_line(exc)
+
+
+def _sizes(runner: _Runner, depth: int) -> tuple[SizeRule | None, str | None]:
+    """The size rule of the encoder at ``depth`` (output stride 32), and a reason if no size works."""
+    quick = {s: runner.check(depth, 32, "none", s) for s in QUICK_SIZES}
+    if all(v is None for v in quick.values()):
+        return None, None
+    sizes = tuple(sorted(set(SCAN_SIZES) | ({runner.img_size, 2 * runner.img_size} if runner.img_size else set())))
+    results = {s: quick.get(s) if s in quick else runner.check(depth, 32, "none", s) for s in sizes}
+    rule = rule_from_sizes([s for s, v in results.items() if v is None], sizes)
+    if rule is not None and rule.only == ():
+        reasons = [v for _, v in sorted(results.items()) if v]
+        # The largest size's reason: small sizes fail for reasons of their own (a 1x1 map under a 3x3 kernel).
+        return rule, reasons[-1] if reasons else "no input size works"
+    return rule, None
+
+
+def _test_size(rule: SizeRule | None) -> int:
+    """A valid input size whose deepest map is at least 2x2 (so a wrong padding shows)."""
+    if rule is None:
+        return 64
+    return rule.nearest(64) or 64
+
+
+def find_dilation(name: str, depth: int, output_stride: int, params: dict[str, Any] | None = None, size: int | None = None) -> str:
+    """``native`` or ``stages`` (the first that gives exactly the declared strides), or why neither does."""
+    runner = _Runner(name, dict(params or {}))
+    if size is None:
+        rule, _ = _sizes(runner, depth) if params else size_rule_from_index(name)
+        size = _test_size(rule)
+    return _dilation(runner, depth, output_stride, size)
+
+
+def size_rule_from_index(name: str) -> tuple[SizeRule | None, None]:
+    from specseg.encoders import timm_index
+
+    return timm_index.size_rule(name)[1], None
+
+
+def _short(reason: str) -> str:
+    """A dilation failure without the wrapper text the builder adds."""
+    reason = reason.removeprefix("NotDilatableError: ")
+    if " cannot be dilated to output_stride " in reason and ": " in reason:
+        reason = reason.split(": ", 1)[1].split("; use output_stride")[0]
+    if "unexpected keyword" in reason and "output_stride" in reason:
+        return "timm has no output_stride option for it"
+    return reason
+
+
+def _dilation(runner: _Runner, depth: int, output_stride: int, size: int) -> str:
+    reasons = []
+    for method in ("native", "stages"):
+        if method == "native" and runner.no_native:
+            reasons.append("timm has no output_stride option for it")
+            continue
+        reason = runner.check(depth, output_stride, method, size)
+        if reason is None:
+            return method
+        reason = _short(reason)
+        if method == "native" and reason == "timm has no output_stride option for it":
+            runner.no_native = True
+        reasons.append(reason if method == "native" else f"dilating its stages: {reason}")
+    return "; ".join(dict.fromkeys(reasons))
+
+
+def find_size_rule(name: str, params: dict[str, Any] | None = None, depth: int = 5) -> SizeRule | None:
+    """The input sizes ``name`` (with ``params``) takes, found by running it."""
+    return _sizes(_Runner(name, dict(params or {})), depth)[0]
