@@ -92,6 +92,8 @@ def _inexpressible(error: dict[str, Any]) -> str | None:
         return "JSON Schema counts a float with zero fraction (5.0) as an integer"
     if kind == "finite_number":
         return "JSON Schema has no NaN (and no infinity where a field has no bound)"
+    if kind == "value_error" and tuple(error.get("loc", ()))[-2:] == ("encoder", "name") and str(value).startswith("tu-"):
+        return "which `tu-` names exist is data (the timm index), not schema: the schema takes any name of the `tu-` pattern"
     if isinstance(value, str) and value.endswith("\n"):
         return (
             "python-jsonschema evaluates `pattern` with Python's re, whose `$` also matches before a final "
@@ -107,6 +109,7 @@ INEXPRESSIBLE = (
     "int_type on whole floats",
     "finite_number",
     "strings ending in a newline vs `$`",
+    "tu- names timm does not have",
 )
 
 
