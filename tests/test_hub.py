@@ -227,7 +227,11 @@ def recording_hub(monkeypatch: pytest.MonkeyPatch) -> _RecordingHub:
     huggingface_hub.set_client_factory(lambda: httpx.Client(transport=httpx.MockTransport(hub)))
     huggingface_hub.close_session()
     yield hub
-    huggingface_hub.set_client_factory(lambda: httpx.Client())
+    # Back to huggingface_hub's own factory: its transport is what enforces HF_HUB_OFFLINE, so a plain
+    # client here left later tests in this process making real requests (and retrying for minutes).
+    from huggingface_hub.utils._http import default_client_factory
+
+    huggingface_hub.set_client_factory(default_client_factory)
     huggingface_hub.close_session()
 
 
