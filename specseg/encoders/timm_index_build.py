@@ -105,6 +105,28 @@ def examine(name: str) -> dict[str, Any]:
     return entry
 
 
+def _read_journal(journal: Path) -> dict[str, Any]:
+    """The entries a refresh journal holds (one JSON record per line), by model name."""
+    entries: dict[str, Any] = {}
+    for line in journal.read_text().splitlines():
+        if line.strip():
+            record = json.loads(line)
+            entries[record["name"]] = record["entry"]
+    return entries
+
+
+def _pretrained_tags() -> dict[str, list[str]]:
+    """timm's pretrained tags of each model (``resnet18`` -> ``["a1_in1k", ...]``)."""
+    import timm
+
+    tags: dict[str, list[str]] = {}
+    for full_name in timm.list_pretrained():
+        model, _, tag = full_name.partition(".")
+        if tag:
+            tags.setdefault(model, []).append(tag)
+    return tags
+
+
 def generate(
     names: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -118,23 +140,13 @@ def generate(
     """
     import timm
 
-    done: dict[str, Any] = {}
-    if journal is not None and journal.exists():
-        for line in journal.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                done[record["name"]] = record["entry"]
-
-    tags: dict[str, list[str]] = {}
-    for full_name in timm.list_pretrained():
-        model, _, tag = full_name.partition(".")
-        if tag:
-            tags.setdefault(model, []).append(tag)
+    done = _read_journal(journal) if journal is not None and journal.exists() else {}
+    tags = _pretrained_tags()
     models: dict[str, Any] = {}
     for name in names or timm.list_models():
         start = time.monotonic()
         if name in done:
-            models[name] = done[name]
+            models[name] = {**done[name], **({"t": tags[name]} if name in tags else {})}
             continue
         try:
             with _time_limit(MODEL_TIMEOUT_S):
@@ -163,15 +175,8 @@ def from_journals(journals: list[Path]) -> dict[str, Any]:
 
     examined: dict[str, Any] = {}
     for journal in journals:
-        for line in journal.read_text().splitlines():
-            if line.strip():
-                record = json.loads(line)
-                examined[record["name"]] = record["entry"]
-    tags: dict[str, list[str]] = {}
-    for full_name in timm.list_pretrained():
-        model, _, tag = full_name.partition(".")
-        if tag:
-            tags.setdefault(model, []).append(tag)
+        examined.update(_read_journal(journal))
+    tags = _pretrained_tags()
     models: dict[str, Any] = {}
     for name in timm.list_models():
         entry = dict(examined.get(name) or {"f": _registry._model_to_module.get(name, "")})
