@@ -14,6 +14,7 @@ timm version or specseg's encoder code; the test suite re-checks a sample.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import json
@@ -197,10 +198,19 @@ def main(argv: list[str]) -> int:
     """``python -m specseg.encoders.timm_index_build --refresh [--out PATH] [NAME ...]`` (or ``--refresh-builtins``)."""
     from specseg.encoders.timm_index import INDEX_PATH
 
-    out = INDEX_PATH
-    names: list[str] = []
-    args = list(argv)
-    if "--refresh-builtins" in args:
+    parser = argparse.ArgumentParser(
+        prog="python -m specseg.encoders.timm_index_build",
+        description="Regenerate the timm index (what each timm model supports as a tu- encoder) from the installed timm.",
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--refresh", action="store_true", help="examine timm's models (all, or the NAMEs given)")
+    action.add_argument("--refresh-builtins", action="store_true", help="re-check only the built-in encoder names")
+    parser.add_argument("--out", type=Path, default=INDEX_PATH, help="index file to write (default: the packaged one)")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="timm model names to refresh (default: all)")
+    options = parser.parse_args(argv)
+    out: Path = options.out
+    names: list[str] = options.names
+    if options.refresh_builtins:
         # Only the built-in names' verdicts (after adding or changing a built-in encoder module).
         from specseg.encoders.timm_index import read_index
 
@@ -209,12 +219,12 @@ def main(argv: list[str]) -> int:
         write(index, out)
         print(f"wrote {out}: {len(index['builtins'])} built-in names", file=sys.stderr)
         return 0
-    while args:
-        arg = args.pop(0)
-        if arg == "--out":
-            out = Path(args.pop(0))
-        elif arg != "--refresh":
-            names.append(arg)
+    if names:
+        import timm
+
+        unknown = sorted(set(names) - set(timm.list_models()))
+        if unknown:
+            parser.error(f"not timm model names: {', '.join(unknown)}")
     start = time.monotonic()
     torch.set_num_threads(1)
     progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
