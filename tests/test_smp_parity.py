@@ -123,12 +123,6 @@ def test_wrong_input_size_is_also_smps_runtime_error() -> None:
     assert "multiples of 32" in str(info.value) and "64x64" in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="since the timm index (issue 14), validation refuses these with a located SpecError before the "
-    "encoder's ValueError; SpecError is not yet a ValueError (issue 15, open)",
-    raises=specseg.SpecError,
-    strict=True,
-)
 @pytest.mark.parametrize("name", ["vgg11", "densenet121"])
 def test_encoder_that_cannot_be_dilated_is_a_value_error(name: str, tmp_spec) -> None:
     """SMP raises ValueError; specseg's Python API too, still located (the CLI prints the location)."""
@@ -143,8 +137,22 @@ def test_encoder_that_cannot_be_dilated_is_a_value_error(name: str, tmp_spec) ->
     assert isinstance(info.value, specseg.SpecError)
     issue = info.value.issues[0]
     assert issue.path == ("encoder", "output_stride") and issue.location.line == 4
+    with pytest.raises(ValueError):  # validation alone, and SMP's arguments through the mapping rule
+        specseg.load_spec(path)
+    with pytest.raises(ValueError):
+        specseg.build(spec_from_smp_kwargs("DeepLabV3Plus", {"encoder_name": name, "encoder_weights": None}))
     result = subprocess.run([sys.executable, "-m", "specseg", "build", str(path)], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and f"{path}:4:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_only_output_stride_refusals_are_value_errors() -> None:
+    """The ValueError is SMP's type for a stride it cannot reach; other spec errors stay plain SpecErrors."""
+    base = {"specseg": 1, "decoder": {"architecture": "deeplabv3plus"}}
+    with pytest.raises(specseg.SpecError) as info:
+        specseg.load_spec({**base, "encoder": {"name": "resnet18", "depth": 7}})
+    assert not isinstance(info.value, ValueError)
+    with pytest.raises(specseg.SpecValueError):  # found by the build (encoder params skip the timm index)
+        specseg.build({**base, "encoder": {"name": "tu-vgg11", "params": {"drop_rate": 0.0}, "output_stride": 16}})
 
 
 @pytest.mark.parametrize("channels", [1, 3, 4])
