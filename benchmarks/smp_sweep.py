@@ -43,7 +43,7 @@ import torch
 
 #: (SMP class, extra constructor arguments): combinations beside those of the tests.
 COMBOS: list[tuple[str, dict[str, Any]]] = [
-    ("Unet", {"encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "decoder_attention_type": "scse", "in_channels": 1}),
+    ("Unet", {"encoder_depth": 4, "decoder_channels": (128, 64, 32, 16), "decoder_attention_type": "scse", "in_channels": 1}),
     ("UnetPlusPlus", {"encoder_depth": 3, "decoder_channels": (32, 16, 8), "decoder_interpolation": "bilinear"}),
     ("MAnet", {"encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "decoder_pab_channels": 16}),
     ("Linknet", {"encoder_depth": 4, "in_channels": 4}),
