@@ -56,7 +56,12 @@ COMBOS: list[tuple[str, dict[str, Any]]] = [
     ("Segformer", {"decoder_segmentation_channels": 64, "aux_params": {"classes": 2, "dropout": 0.1}}),
     ("Unet", {"encoder_depth": 3, "decoder_channels": (32, 16, 8), "decoder_use_norm": False}),
     ("DeepLabV3", {"encoder_depth": 4, "encoder_output_stride": 8, "decoder_channels": 32}),
-    ("FPN", {"encoder_depth": 3, "decoder_pyramid_channels": 32, "decoder_segmentation_channels": 16, "upsampling": 2}),
+    ("FPN", {"encoder_depth": 3, "decoder_pyramid_channels": 32, "decoder_segmentation_channels": 32, "upsampling": 2}),
+    ("PSPNet", {"encoder_depth": 2, "psp_out_channels": 32, "upsampling": 4}),
+    ("Unet", {"encoder_depth": 2, "decoder_channels": (32, 16), "aux_params": {"classes": 4, "pooling": "max"}}),
+    ("UnetPlusPlus", {"encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "decoder_use_norm": "instancenorm"}),
+    ("PAN", {"encoder_output_stride": 32, "decoder_channels": 16}),
+    ("PSPNet", {"encoder_depth": 1, "psp_out_channels": 16, "upsampling": 2}),
 ]
 
 
