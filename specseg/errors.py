@@ -128,6 +128,14 @@ class SpecsegError(Exception):
         return []
 
 
+class NotScriptableError(SpecsegError, RuntimeError):
+    """``torch.jit.script`` was asked to compile a part that TorchScript cannot compile (nor can it in SMP).
+
+    A ``RuntimeError``, as TorchScript's own compilation errors are; the
+    message names the part and the capture methods that work instead.
+    """
+
+
 class ArtifactError(SpecsegError):
     """An artifact cannot be written, read or rebuilt; the message says why and what to do.
 

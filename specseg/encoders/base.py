@@ -47,6 +47,8 @@ class EncoderMixin:
     _first_layout: FeatureLayout = "input"
     #: Keys of classification checkpoints (timm, torchvision) that the encoder does not use.
     classifier_keys: tuple[str, ...] = ()
+    #: Python-side declarations that torch.jit.script must not compile (a scripted forward never reads them).
+    __jit_unused_properties__ = ["feature_info", "out_channels", "depth", "in_channels", "output_stride"]
 
     @property
     def feature_info(self) -> FeatureInfo:
