@@ -9,7 +9,7 @@ them with ``save_pretrained``, brings them over with ``specseg.import_smp``
 and compares:
 
 - parameter counts and state-dict keys (must be equal);
-- eval-mode outputs on a 64x64 input (within ``--atol``, 1e-4 by default).
+- eval-mode outputs on a 64x64 input (128x128 for PAN; within ``--atol``, 1e-4 by default).
 
 Where float32 outputs differ by more than ``--atol``, both models are run again
 in float64: a float64 difference below 1e-9 of the output's magnitude means
@@ -56,7 +56,12 @@ COMBOS: list[tuple[str, dict[str, Any]]] = [
     ("Segformer", {"decoder_segmentation_channels": 64, "aux_params": {"classes": 2, "dropout": 0.1}}),
     ("Unet", {"encoder_depth": 3, "decoder_channels": (32, 16, 8), "decoder_use_norm": False}),
     ("DeepLabV3", {"encoder_depth": 4, "encoder_output_stride": 8, "decoder_channels": 32}),
-    ("FPN", {"encoder_depth": 3, "decoder_pyramid_channels": 32, "decoder_segmentation_channels": 16, "upsampling": 2}),
+    ("FPN", {"encoder_depth": 3, "decoder_pyramid_channels": 32, "decoder_segmentation_channels": 32, "upsampling": 2}),
+    ("PSPNet", {"encoder_depth": 2, "psp_out_channels": 32, "upsampling": 4}),
+    ("Unet", {"encoder_depth": 2, "decoder_channels": (32, 16), "aux_params": {"classes": 4, "pooling": "max"}}),
+    ("UnetPlusPlus", {"encoder_depth": 4, "decoder_channels": (64, 32, 16, 8), "decoder_use_norm": "instancenorm"}),
+    ("PAN", {"encoder_output_stride": 32, "decoder_channels": 16}),
+    ("PSPNet", {"encoder_depth": 1, "psp_out_channels": 16, "upsampling": 2}),
 ]
 
 
@@ -109,6 +114,8 @@ def compare(smp_class: str, name: str, kwargs: dict[str, Any], atol: float, size
                 result["specseg_refuses"] = str(err)[:300]
             return result
     randomise_batchnorm(reference)
+    if smp_class == "PAN":
+        size = max(size, 128)  # PAN's pyramid attention pools its stride-32 map three more times
     x = torch.randn(2, kwargs.get("in_channels", 3), size, size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         try:
