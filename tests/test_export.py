@@ -438,3 +438,16 @@ def test_torch_jit_script_multitask_model() -> None:
         expected, got = model(x), scripted(x)
     assert list(got) == list(expected) == ["mask", "edges", "label"]
     assert_outputs_equal(tuple(got.values()), tuple(expected.values()), atol=1e-5)
+
+
+@pytest.mark.filterwarnings(JIT_SCRIPT_DEPRECATED)
+def test_torch_jit_script_after_optimize_for_inference() -> None:
+    """A model prepared with optimize_for_inference (prepacked convolutions) still scripts, to the eager values."""
+    model = specseg.build(small_spec("unet")).eval()
+    x = torch.randn(EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = model(x)
+        scripted = torch.jit.script(model.optimize_for_inference())
+        got = scripted(x)
+    # Channels-last kernels sum in another order: equal to float rounding.
+    assert_outputs_equal(got, tuple(expected), atol=1e-4)
