@@ -9,7 +9,7 @@ them with ``save_pretrained``, brings them over with ``specseg.import_smp``
 and compares:
 
 - parameter counts and state-dict keys (must be equal);
-- eval-mode outputs on a 64x64 input (128x128 for PAN; within ``--atol``, 1e-4 by default).
+- eval-mode outputs on a 64x64 input (PAN: 128x128 at stride 16, 256x256 at 32; within ``--atol``, 1e-4 by default).
 
 Where float32 outputs differ by more than ``--atol``, both models are run again
 in float64: a float64 difference below 1e-9 of the output's magnitude means
@@ -119,7 +119,8 @@ def compare(smp_class: str, name: str, kwargs: dict[str, Any], atol: float, size
             return result
     randomise_batchnorm(reference)
     if smp_class == "PAN":
-        size = max(size, 128)  # PAN's pyramid attention pools its stride-32 map three more times
+        # PAN's pyramid attention pools its deepest map three more times: 4x4 at the least.
+        size = max(size, 4 * 8 * kwargs.get("encoder_output_stride", 16))
     x = torch.randn(2, kwargs.get("in_channels", 3), size, size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         try:
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--atol", type=float, default=1e-4)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--max-params", type=float, default=float("inf"), help="skip names whose encoder has more parameters")
+    parser.add_argument("--arch", help="only these SMP classes, comma-separated (e.g. PAN,UPerNet)")
     parser.add_argument("--jsonl", type=Path, help="append one JSON line per model")
     args = parser.parse_args(argv)
 
@@ -181,14 +183,15 @@ def main(argv: list[str] | None = None) -> int:
     patterns = args.names.split(",")
     names = [r.name for r in SMP_NAMES if any(fnmatch.fnmatch(r.name, p) for p in patterns)]
     names.sort(key=lambda n: METADATA.get(n, {}).get("params", 0))  # small first: early results, big ones last
+    combos = [c for c in COMBOS if args.arch is None or c[0] in args.arch.split(",")]
     tally: dict[str, int] = {}
     for index, name in enumerate(names):
         if METADATA.get(name, {}).get("params", 0) > args.max_params:
             tally["skipped (size)"] = tally.get("skipped (size)", 0) + 1
             continue
         done, attempt = 0, 0
-        while done < args.combos and attempt < len(COMBOS):
-            smp_class, kwargs = COMBOS[(index + args.offset + attempt) % len(COMBOS)]
+        while done < args.combos and attempt < len(combos):
+            smp_class, kwargs = combos[(index + args.offset + attempt) % len(combos)]
             attempt += 1
             kwargs = {"classes": 2, **kwargs}
             start = time.perf_counter()
