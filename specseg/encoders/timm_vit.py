@@ -19,6 +19,7 @@ from torch import nn
 
 from specseg.capture import is_capturing
 from specseg.encoders.base import EncoderMixin
+from specseg.encoders.encoder_params import TIMM_RESERVED
 from specseg.encoders.features import FeatureInfo
 from specseg.encoders.timm_names import checked_timm_name
 from specseg.errors import EncoderBuildError
@@ -26,7 +27,8 @@ from specseg.spec.decoders.dpt import vit_encoder_issues
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 
 #: timm arguments the spec sets itself; ``encoder.params`` may not repeat them.
-_RESERVED_PARAMS = ("in_chans", "pretrained", "features_only", "out_indices", "output_stride", "pretrained_cfg_overlay")
+#: Keywords specseg sets itself (one table for every timm-built encoder).
+_RESERVED_PARAMS = tuple(TIMM_RESERVED)
 
 
 class ViTFeatures(list):
@@ -94,6 +96,10 @@ class TimmViTEncoder(nn.Module, EncoderMixin):
             raise EncoderBuildError(f"timm could not build {name!r} with encoder.params {kwargs}: {exc}", "params") from None
         except (ValueError, AssertionError, RuntimeError) as exc:
             raise EncoderBuildError(f"timm could not build {name!r}: {exc}", "params" if kwargs else "name") from None
+        except Exception as exc:  # noqa: BLE001 - what encoder.params do to a timm model is known only to timm
+            if not kwargs:
+                raise
+            raise EncoderBuildError(f"timm could not build {name!r} with encoder.params {kwargs}: {type(exc).__name__}: {exc}", "params") from None
         if not hasattr(self.model, "patch_embed") or not hasattr(self.model, "forward_intermediates"):
             raise EncoderBuildError(
                 f"timm model {name!r} is not a vision transformer with a patch embedding and intermediate-block "
