@@ -193,8 +193,10 @@ def builtin_problems(name: str, depth: int, output_stride: int) -> list[tuple[st
     The index holds what each built-in name gave when built at output stride
     16 and 8 (``builtins``); names it lacks (plugins) are checked at build.
     """
+    if output_stride >= 2**depth:
+        return []  # nothing to dilate: no need to read the index
     info = index().get("builtins", {}).get(name)
-    if info is None or output_stride >= 2**depth:
+    if info is None:
         return []
     verdicts = info.get("os", {})
     verdict = verdicts.get(f"{depth}/{output_stride}")
