@@ -247,6 +247,10 @@ REGRESSIONS: list[dict[str, Any]] = [
     # FPN at depth 4 makes a mask twice the input's size, as SMP's does (a wrong test expectation, long run 22:05).
     {"specseg": 1, "encoder": {"name": "timm-resnest14d", "depth": 4}, "decoder": {"architecture": "fpn", "pyramid_channels": 3, "merge_policy": "cat"}, "head": {"classes": 3}},
     {"specseg": 1, "encoder": {"name": "resnet18", "depth": 3}, "decoder": {"architecture": "fpn"}},
+    # A fixed-size ViT: check_input_shape passed 64x64, the forward then refused it (hand-written specs, 22:40).
+    {"specseg": 1, "encoder": {"name": "tu-vit_tiny_patch16_224", "depth": 2}, "decoder": {"architecture": "dpt", "fusion_channels": 1, "intermediate_channels": [1, 1]}},
+    # 224x224 only, and DPT at depth 5 needs multiples of 64: no input fits (build's default input failed, exit 2).
+    {"specseg": 1, "encoder": {"name": "tu-vit_tiny_patch16_224", "depth": 5}, "decoder": {"architecture": "dpt", "intermediate_channels": [8, 8, 8, 8, 8]}},
     # timm accepts output_stride for cpubone but its residual adds then fail: refused at validate.
     {"specseg": 1, "encoder": {"name": "tu-cpubone_nano", "output_stride": 16}, "decoder": {"architecture": "unet"}},
 ]

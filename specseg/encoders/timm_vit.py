@@ -22,7 +22,8 @@ from specseg.encoders.base import EncoderMixin
 from specseg.encoders.encoder_params import TIMM_RESERVED
 from specseg.encoders.features import FeatureInfo
 from specseg.encoders.timm_names import checked_timm_name
-from specseg.errors import EncoderBuildError
+from specseg.encoders.sizes import dpt_input_multiple
+from specseg.errors import EncoderBuildError, InputShapeError
 from specseg.spec.decoders.dpt import vit_encoder_issues
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 
@@ -140,6 +141,17 @@ class TimmViTEncoder(nn.Module, EncoderMixin):
                 "tu-vit_tiny_patch16_224)",
                 "name",
             )
+        patch_embed = self.model.patch_embed
+        size = getattr(patch_embed, "img_size", None)
+        multiple = dpt_input_multiple(max(strides), depth)
+        if getattr(patch_embed, "strict_img_size", False) and size is not None and (size[0] % multiple or size[1] % multiple):
+            # The patch embedding takes one size, and DPT at this depth takes none that equals it.
+            raise EncoderBuildError(
+                f"timm model {name!r} takes {size[0]}x{size[1]} inputs only, and DPT at encoder.depth {depth} needs "
+                f"input sizes that are multiples of {multiple}, so no input fits; use a smaller encoder.depth, or set "
+                f"encoder.params.img_size to a multiple of {multiple} (or encoder.params.dynamic_img_size: true)",
+                "params" if kwargs else "depth",
+            )
         self._output_indices = indices
         # timm ViTs without class or register tokens have num_prefix_tokens 0 (or, in old models, no attribute).
         self._num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0))
@@ -176,14 +188,14 @@ class TimmViTEncoder(nn.Module, EncoderMixin):
         return self._num_prefix_tokens > 0
 
     def check_input_size(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` naming the fix when a fixed-size ViT gets another input size."""
+        """Raise :class:`~specseg.errors.InputShapeError` naming the fix when a fixed-size ViT gets another input size."""
         patch_embed = self.model.patch_embed
         size = getattr(patch_embed, "img_size", None)
         if not getattr(patch_embed, "strict_img_size", False) or size is None:
             return
         h, w = int(x.shape[-2]), int(x.shape[-1])
         if (h, w) != tuple(size):
-            raise ValueError(
+            raise InputShapeError(
                 f"encoder tu-{self.name} takes {size[0]}x{size[1]} inputs only, got {h}x{w}: set "
                 f"encoder.params.img_size to your input size ({h} or [{h}, {w}]), or "
                 "encoder.params.dynamic_img_size: true to accept any size"
