@@ -128,6 +128,14 @@ class SpecsegError(Exception):
         return []
 
 
+class NotScriptableError(SpecsegError, RuntimeError):
+    """``torch.jit.script`` was asked to compile a part that TorchScript cannot compile (nor can it in SMP).
+
+    A ``RuntimeError``, as TorchScript's own compilation errors are; the
+    message names the part and the capture methods that work instead.
+    """
+
+
 class ArtifactError(SpecsegError):
     """An artifact cannot be written, read or rebuilt; the message says why and what to do.
 
@@ -173,7 +181,26 @@ class SpecValueError(SpecError, ValueError):
 
     Code written against SMP (``except ValueError``) catches it; it is still a
     located :class:`SpecError` for the CLI and for specseg's own callers.
+    Made by :func:`spec_error` wherever validation or the build finds such a problem.
     """
+
+
+#: Spec paths whose problems SMP reports as ``ValueError``: ``encoder_output_stride`` that the
+#: encoder cannot be dilated to (vgg11, densenet121, ...) or the decoder does not take.
+VALUE_ERROR_PATHS: frozenset[SpecPath] = frozenset({("encoder", "output_stride")})
+
+
+def spec_error(issues: Iterable[SpecIssue]) -> SpecError:
+    """The error for ``issues``: a :class:`SpecValueError` when one of them is a problem SMP raises as ``ValueError``.
+
+    Used where validation and the build turn problems into an exception, so
+    that ``except ValueError`` (SMP's type) catches the same refusals from
+    ``specseg.build`` as from SMP's constructors, found at validation or at build.
+    """
+    issues = list(issues)
+    if any(tuple(issue.path[:2]) in VALUE_ERROR_PATHS for issue in issues):
+        return SpecValueError(issues)
+    return SpecError(issues)
 
 
 class InputShapeError(SpecsegError, ValueError, RuntimeError):

@@ -15,10 +15,9 @@ replaced only with ``force``.
   gives wrong results (or fails) for other sizes.
 * ``.pt2``: the ``torch.export`` program, saved with ``torch.export.save``
   (load with ``torch.export.load(path).module()``).
-* ``.pt``: TorchScript made with ``torch.jit.trace``. ``torch.jit.script``
-  cannot compile the encoders and decoders (Python properties, list
-  subclasses and dynamic attribute access), tracing works for every
-  architecture. A trace records the operations run for the example input, so
+* ``.pt``: TorchScript made with ``torch.jit.trace``, which works for every
+  architecture (``torch.jit.script`` refuses U-Net++, DPT and DPN encoders,
+  as SMP's cannot be scripted either; see :mod:`specseg.scripting`). A trace records the operations run for the example input, so
   the traced module is checked against the eager model at a second input
   size and the result says when it only fits the example's size.
 """

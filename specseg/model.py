@@ -100,10 +100,13 @@ def check_input(
 class SpecNetwork(nn.Module):
     """What every network built from a spec shares: input checks, inference helpers, ``.spec``."""
 
-    encoder: EncoderMixin
-    requires_divisible_input: bool
-    #: The smallest deepest feature map every decoder takes (see :func:`deepest_minimum`).
-    min_deepest_size: int
+    # Declared for type checkers only: torch.jit.script reads class annotations and, with postponed
+    # evaluation (the strings 'EncoderMixin', 'int'), cannot resolve them.
+    if TYPE_CHECKING:
+        encoder: EncoderMixin
+        requires_divisible_input: bool
+        #: The smallest deepest feature map every decoder takes (see :func:`deepest_minimum`).
+        min_deepest_size: int
 
     def decoder_modules(self) -> list[Decoder]:
         """The decoders reading the encoder's features."""
@@ -201,10 +204,13 @@ class SegmentationModel(SpecNetwork):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Run encoder, decoder and heads."""
-        tracing = is_capturing()
-        if not tracing:
-            self.check_input_shape(x)
-        relayout = not tracing and self._relayout_input(x)
+        relayout = False
+        # A static check TorchScript folds: scripted graphs hold no input check and no relayout.
+        if not torch.jit.is_scripting():
+            tracing = is_capturing()
+            if not tracing:
+                self.check_input_shape(x)
+            relayout = not tracing and self._relayout_input(x)
         if relayout:
             x = x.contiguous(memory_format=torch.channels_last)
         features = self.encoder(x)

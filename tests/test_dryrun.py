@@ -184,6 +184,17 @@ def test_dry_run_usage_errors(big_spec: Path, tmp_path: Path, capsys: pytest.Cap
     assert "--max-memory: not a memory size: 'lots'" in capsys.readouterr().err
 
 
+def test_dry_run_reports_a_refusal_of_the_build_as_a_spec_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An encoder with params is checked by the (meta) build, whose refusal is a located exit 1, not a usage error."""
+    spec = tmp_path / "dilated.yaml"
+    spec.write_text(
+        "specseg: 1\nencoder:\n  name: tu-vgg11\n  params: {drop_rate: 0.0}\n  output_stride: 16\ndecoder: {architecture: deeplabv3plus}\n"
+    )
+    assert main(["build", str(spec), "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert f"{spec}:5:18: encoder.output_stride: timm model 'vgg11' cannot be dilated" in err and "--input-shape" not in err
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [("8GiB", 8 << 30), ("500MB", 500_000_000), ("1.5G", 3 << 29), ("1024", 1024), ("64 kib", 65536), ("2T", 2 << 40), ("off", None)],

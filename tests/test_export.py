@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import torch
 
 import specseg
 from specseg.cli.main import main
+from specseg.errors import NotScriptableError
 from specseg.export import adaptive_avg_pool2d_by_matmul, export_model, export_models
 from specseg.spec.decoders import SECTIONS
 
@@ -340,3 +342,51 @@ def test_cli_reports_what_was_written_before_a_failed_export(
     out, err = capsys.readouterr()
     assert f"wrote:        {artifact} (safetensors)" in out
     assert "a test's refusal" in err and artifact.exists() and not (tmp_path / "m.pt2").exists()
+
+
+#: torch.jit.script is deprecated in torch 2.14; these tests check that it still compiles every model it can.
+JIT_SCRIPT_DEPRECATED = "ignore:`torch.jit.script` is deprecated:FutureWarning"
+#: Encoders every scriptable architecture is scripted with: a native one and a tiny timm one.
+SCRIPT_ENCODERS = ("resnet18", "tu-test_resnet")
+#: Parts SMP 0.6 cannot script either (its ``_is_torch_scriptable = False``): refused with their name.
+NOT_SCRIPTABLE = {"unetplusplus": "a U-Net++ decoder", "dpt": "a ViT encoder"}
+
+
+def _script_cases() -> list[Any]:
+    # DPT needs a ViT encoder: one case, with the section's own.
+    return [
+        pytest.param(arch, encoder, id=f"{arch}-{encoder}")
+        for arch in SECTIONS
+        for encoder in (SCRIPT_ENCODERS[:1] if arch == "dpt" else SCRIPT_ENCODERS)
+    ]
+
+
+@pytest.mark.filterwarnings(JIT_SCRIPT_DEPRECATED)
+@pytest.mark.parametrize(("arch", "encoder"), _script_cases())
+def test_torch_jit_script_matches_eager(arch: str, encoder: str) -> None:
+    """torch.jit.script compiles every architecture SMP can script, with the eager outputs and state-dict keys."""
+    spec = small_spec(arch)
+    if arch != "dpt":
+        spec["encoder"]["name"] = encoder
+    model = specseg.build(spec).eval()
+    if arch in NOT_SCRIPTABLE:
+        with pytest.raises(NotScriptableError, match=f"cannot compile {re.escape(NOT_SCRIPTABLE[arch])} .*torch.jit.trace") as refused:
+            torch.jit.script(model)
+        assert isinstance(refused.value, RuntimeError)  # the type TorchScript's own errors have
+        return
+    scripted = torch.jit.script(model)
+    assert list(scripted.state_dict()) == list(model.state_dict())
+    x = torch.randn(EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = model(x)
+        got = scripted(x)
+    # 1e-5: AtrousConv2d's eager shortcut (DeepLab) skips zero taps that the scripted graph sums.
+    assert_outputs_equal(got, tuple(expected), atol=1e-5)
+
+
+@pytest.mark.filterwarnings(JIT_SCRIPT_DEPRECATED)
+def test_torch_jit_script_refuses_dpn_encoder() -> None:
+    """SMP's DPN encoders are not scriptable either: the refusal names the encoder."""
+    model = specseg.build({"specseg": 1, "encoder": {"name": "dpn68", "depth": 3}, "decoder": {"architecture": "fpn"}})
+    with pytest.raises(NotScriptableError, match="cannot compile a DPN encoder"):
+        torch.jit.script(model)

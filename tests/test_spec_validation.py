@@ -186,6 +186,14 @@ def test_dict_errors_carry_spec_paths() -> None:
     assert [format_path(i.path) for i in info.value.issues] == ["decoder.channels[2]"]
 
 
+@pytest.mark.parametrize(("channels", "suggestion"), [(16, "e.g. 32"), (100, "e.g. 96 or 128")])
+def test_fpn_group_rule_suggests_distinct_multiples(channels: int, suggestion: str) -> None:
+    """Below 32 one multiple is nearest; the message does not offer it twice ("e.g. 32 or 32")."""
+    with pytest.raises(SpecError) as info:
+        specseg.load_spec({"specseg": 1, "decoder": {"architecture": "fpn", "segmentation_channels": channels}})
+    assert info.value.issues[0].message.endswith(suggestion)
+
+
 def test_metadata_is_carried_unchanged() -> None:
     metadata = {"owner": "team", "nested": {"list": [1, 2.5, None, True], "s": "x"}}
     spec = specseg.load_spec({"specseg": 1, "decoder": {"architecture": "unet"}, "metadata": metadata})

@@ -67,9 +67,12 @@ class PointwiseConv2d(nn.Conv2d):
     """
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if _onednn_call(x, weight, bias):
-            return torch.mkldnn_convolution(x, weight, bias, self.padding, self.stride, self.dilation, self.groups)
-        return super()._conv_forward(x, weight, bias)
+        # A static check TorchScript folds: scripted graphs compile only the plain convolution.
+        if not torch.jit.is_scripting():
+            if _onednn_call(x, weight, bias):
+                return torch.mkldnn_convolution(x, weight, bias, self.padding, self.stride, self.dilation, self.groups)
+        # nn.Conv2d._conv_forward for zero padding (the only mode a PointwiseConv2d has); super() cannot be scripted.
+        return nn.functional.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
 
 
 def is_pointwise(module: nn.Module) -> bool:

@@ -331,6 +331,8 @@ def _dry_run(args: argparse.Namespace, shape: tuple[int, int, int, int] | None) 
     spec, doc, base = resolve(Path(args.spec), args.overrides)
     try:
         summary = {"spec": args.spec, **dry_run(spec, doc, base, shape)}
+    except SpecError:
+        raise  # found by the meta build (a SpecValueError too): exit 1, located, not a usage error
     except ValueError as exc:
         shown = ",".join(map(str, shape)) if shape else "(default)"
         raise UsageError(f"--input-shape {shown}: {exc}") from None

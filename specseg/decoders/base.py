@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import nn
 
 
@@ -14,9 +16,11 @@ class Decoder(nn.Module):
     size with a message rather than a shape error deep inside a block.
     """
 
-    #: Channels of the map fed to the segmentation head.
-    out_channels: int
+    # No class-level annotations: torch.jit.script reads them and, postponed ('int'), cannot resolve them.
+    if TYPE_CHECKING:
+        #: Channels of the map fed to the segmentation head.
+        out_channels: int
     #: The smallest height and width of the deepest feature map the decoder can process (0: any).
-    min_deepest_size: int = 0
+    min_deepest_size = 0
     #: Input height and width must be multiples of this, besides the encoder's output stride (1: no extra rule).
-    input_multiple: int = 1
+    input_multiple = 1

@@ -35,22 +35,31 @@ class AtrousConv2d(nn.Conv2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # A static check TorchScript folds: scripted graphs compile only the full convolution.
+        if not torch.jit.is_scripting():
+            if not is_capturing():
+                trimmed = self._trimmed_forward(x)
+                if trimmed is not None:
+                    return trimmed
+        return self._conv_forward(x, self.weight, self.bias)
+
+    def _trimmed_forward(self, x: torch.Tensor) -> torch.Tensor | None:
+        """The convolution without the taps that read only padding; None when every tap is needed (or the shape rules out trimming)."""
         kh, kw = self.kernel_size
         dh, dw = self.dilation
         if (
-            is_capturing()
-            or self.padding_mode != "zeros"
+            self.padding_mode != "zeros"
             or self.stride != (1, 1)
             or kh % 2 == 0
             or kw % 2 == 0
             or self.padding != (dh * (kh // 2), dw * (kw // 2))
         ):
-            return super().forward(x)
+            return None
         # Off-centre taps kept per side: those less than the map's size away from the centre.
         rh = min(kh // 2, (x.shape[-2] - 1) // dh)
         rw = min(kw // 2, (x.shape[-1] - 1) // dw)
         if rh == kh // 2 and rw == kw // 2:
-            return super().forward(x)
+            return None
         weight = self.weight[:, :, kh // 2 - rh : kh // 2 + rh + 1, kw // 2 - rw : kw // 2 + rw + 1]
         return F.conv2d(x, weight, self.bias, 1, (rh * dh, rw * dw), (dh, dw), self.groups)
 
@@ -116,7 +125,10 @@ class ASPPPooling(nn.Sequential):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        return F.interpolate(super().forward(x), size=size, mode="bilinear", align_corners=False)
+        # The Sequential's layers one by one: TorchScript cannot compile super().forward.
+        for layer in self:
+            x = layer(x)
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 class ASPP(nn.Module):
@@ -150,7 +162,11 @@ class ASPP(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(torch.cat([branch(x) for branch in self.convs], dim=1))
+        # A loop, not a comprehension: TorchScript iterates a ModuleList only in for statements.
+        branches = []
+        for branch in self.convs:
+            branches.append(branch(x))
+        return self.project(torch.cat(branches, dim=1))
 
 
 class DeepLabV3Decoder(Decoder):

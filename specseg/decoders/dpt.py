@@ -27,6 +27,7 @@ from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
 from specseg.encoders.timm_vit import ViTFeatures
 from specseg.spec.decoders.dpt import DPTDecoderSpec
+from specseg.scripting import RefusesScripting
 from specseg.spec.model import ModelSpec
 
 
@@ -129,7 +130,7 @@ class FusionBlock(nn.Module):
         return self.project(x)
 
 
-class DPTDecoder(Decoder):
+class DPTDecoder(RefusesScripting, Decoder):
     """The DPT decoder: readout, reassemble to strides 4, 8, 16, ..., fuse from the deepest up.
 
     ``encoder_channels`` and ``encoder_strides`` describe the ViT's block
@@ -138,6 +139,9 @@ class DPTDecoder(Decoder):
     :attr:`input_multiple` so that consecutive reassembled maps differ by
     exactly a factor of two.
     """
+
+    # SMP declares DPT not scriptable; specseg's reads ViT features with Python-side checks too.
+    script_refusal = "a DPT decoder"
 
     def __init__(
         self,

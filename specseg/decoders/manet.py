@@ -90,7 +90,11 @@ class MultiScaleFusionAttentionBlock(nn.Module):
         self.conv1 = Conv2dNormReLU(2 * skip_channels, out_channels, 3, padding=1, norm=norm)
         self.conv2 = Conv2dNormReLU(out_channels, out_channels, 3, padding=1, norm=norm)
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        # Optional only so that every decoder stage has one signature (TorchScript types the call in
+        # MAnetDecoder.forward once); an MFAB is built only for stages that have a skip.
+        if skip is None:
+            raise ValueError("a multi-scale fusion attention block needs its encoder skip")
         # One step per line: each intermediate map is freed as soon as the next exists (a map kept
         # alive through the following convolution costs memory and, at 512x512, time).
         x = F.interpolate(self.hl_conv(x), scale_factor=2.0, mode=self.interpolation)

@@ -123,6 +123,21 @@ class PANDecoder(Decoder):
         self.min_deepest_size = FPA_MIN_SIZE
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        # The eager check names valid input sizes; a scripted graph keeps only the computation.
+        if not torch.jit.is_scripting():
+            self._check_deepest_size(features)
+        skips = features[2:]
+        x = self.fpa(skips[-1])
+        # Deepest first; gau1 always exists (depth >= 3), gau2 and gau3 with deeper encoders.
+        # hasattr on a module is static for TorchScript, unlike getattr with a computed name.
+        if hasattr(self, "gau3"):
+            x = self.gau3(skips[2], x)
+        if hasattr(self, "gau2"):
+            x = self.gau2(skips[1], x)
+        return self.gau1(skips[0], x)
+
+    def _check_deepest_size(self, features: list[torch.Tensor]) -> None:
+        """Raise a ValueError naming the smallest valid input when the deepest map is below FPA_MIN_SIZE."""
         deepest = features[-1]
         if deepest.shape[2] < FPA_MIN_SIZE or deepest.shape[3] < FPA_MIN_SIZE:
             stride = features[0].shape[2] // max(int(deepest.shape[2]), 1)
@@ -131,11 +146,6 @@ class PANDecoder(Decoder):
                 f"{deepest.shape[2]}x{deepest.shape[3]}: use inputs of at least {FPA_MIN_SIZE * stride}x"
                 f"{FPA_MIN_SIZE * stride} ({FPA_MIN_SIZE} x the encoder's output stride {stride})"
             )
-        skips = features[2:]
-        x = self.fpa(skips[-1])
-        for index in range(self.num_gau, 0, -1):
-            x = getattr(self, f"gau{index}")(skips[index - 1], x)
-        return x
 
 
 @register_decoder(PANDecoderSpec)

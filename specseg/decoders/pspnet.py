@@ -37,7 +37,11 @@ class PSPBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[2:]
-        if torch.onnx.is_in_onnx_export():
+        onnx_export = False
+        # A static check TorchScript folds: torch.onnx.is_in_onnx_export cannot be scripted.
+        if not torch.jit.is_scripting():
+            onnx_export = torch.onnx.is_in_onnx_export()
+        if onnx_export:
             # ONNX exporters handle adaptive pooling poorly; area resizing computes the same averages.
             pooled = self.pool[1](F.interpolate(x, size=(self.pool_size, self.pool_size), mode="area"))
         else:

@@ -55,14 +55,14 @@ class SegformerDecoder(Decoder):
         self.out_channels = int(channels)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        h, w = features[0].shape[2:]
+        h, w = features[0].shape[2], features[0].shape[3]
         # The target is a quarter of the input size (rounded down), whatever the encoder's strides.
         size = (h // 4, w // 4)
         used = features[2:] if self.skip_empty else features[1:]
-        resized = [
-            F.interpolate(mlp(f), size=size, mode="bilinear", align_corners=False)
-            for mlp, f in zip(self.mlp_stage, used[::-1])
-        ]
+        # Deepest first; an indexed loop because TorchScript cannot zip a ModuleList with a list.
+        resized = []
+        for i, mlp in enumerate(self.mlp_stage):
+            resized.append(F.interpolate(mlp(used[len(used) - 1 - i]), size=size, mode="bilinear", align_corners=False))
         fused = torch.cat(resized, dim=1)
         del resized  # the four resized maps are not kept through the fusion convolution
         return self.fuse_stage(fused)

@@ -94,7 +94,8 @@ class UnetDecoder(Decoder):
         self.out_channels = int(decoder_channels[-1])
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        sizes = [tuple(f.shape[2:]) for f in features][::-1]
+        # (h, w) pairs, not tuple(f.shape[2:]): TorchScript needs tuples of a known length.
+        sizes = [(f.shape[2], f.shape[3]) for f in features][::-1]
         skips = features[1:][::-1]
         x = self.center(skips[0])
         for i, block in enumerate(self.blocks):

@@ -26,6 +26,7 @@ from specseg.encoders.base import EncoderMixin
 from specseg.encoders.families import VGG, family_of
 from specseg.spec.decoders.checks import groupnorm_build_error
 from specseg.spec.decoders.unetplusplus import UnetPlusPlusDecoderSpec
+from specseg.scripting import RefusesScripting
 from specseg.spec.model import ModelSpec
 
 
@@ -71,7 +72,7 @@ class UnetPlusPlusNode(nn.Module):
         return self.attention2(x)
 
 
-class UnetPlusPlusDecoder(Decoder):
+class UnetPlusPlusDecoder(RefusesScripting, Decoder):
     """The nested U-Net++ decoder over ``depth`` encoder stages (``depth >= 2``).
 
     ``encoder_channels`` has depth + 1 entries, the first being the input
@@ -79,6 +80,9 @@ class UnetPlusPlusDecoder(Decoder):
     widths of the row-0 nodes. Nodes of rows ``i > 0`` in column ``j`` take
     the width of the encoder skip they are aligned with.
     """
+
+    # Its nodes are found by computed names (as in SMP, whose U-Net++ is not scriptable either).
+    script_refusal = "a U-Net++ decoder"
 
     def __init__(
         self,

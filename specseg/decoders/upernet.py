@@ -18,9 +18,9 @@ from specseg.spec.decoders.upernet import UPerNetDecoderSpec
 from specseg.spec.model import ModelSpec
 
 
-def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Bilinear resize to ``size`` with ``align_corners=False``, as every UPerNet resize is."""
-    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False)
+def _resize(x: torch.Tensor, size: list[int]) -> torch.Tensor:
+    """Bilinear resize to ``size`` (a shape's ``[2:]``) with ``align_corners=False``, as every UPerNet resize is."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 class UPerNetPoolingModule(nn.Module):
@@ -48,8 +48,11 @@ class UPerNetPoolingModule(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[2:]
-        pyramid = torch.cat([x] + [_resize(block(x), size) for block in self.blocks], dim=1)
-        return self.out_conv(pyramid)
+        # A loop, not a comprehension: TorchScript iterates a ModuleList only in for statements.
+        pyramid = [x]
+        for block in self.blocks:
+            pyramid.append(_resize(block(x), size))
+        return self.out_conv(torch.cat(pyramid, dim=1))
 
 
 class UPerNetLateralBlock(nn.Module):
@@ -90,14 +93,22 @@ class UPerNetDecoder(Decoder):
         self.out_channels = int(channels)
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
-        used = [norm(f) for norm, f in zip(self.feature_norms, features[2:])]
+        # Indexed loops over the ModuleLists: TorchScript cannot zip a ModuleList with a list.
+        used = []
+        for i, norm in enumerate(self.feature_norms):
+            used.append(norm(features[2 + i]))
         levels = [self.psp(used[-1])]
-        for block, skip in zip(self.fpn_lateral_blocks, used[:-1][::-1]):
-            levels.append(block(levels[-1], skip))
+        # Top-down: lateral block i reads the (i + 2)-th deepest feature.
+        for i, block in enumerate(self.fpn_lateral_blocks):
+            levels.append(block(levels[-1], used[len(used) - 2 - i]))
         # The 3x3 convs are applied after the whole top-down pass, so each lateral
         # step sums with the previous level before its conv (SMP's order).
         del used  # the normalised features are not kept through the rest (memory, and time at 512x512)
-        levels = levels[:1] + [conv(level) for conv, level in zip(self.fpn_conv_blocks, levels[1:])]
+        convolved = [levels[0]]
+        for i, conv in enumerate(self.fpn_conv_blocks):
+            convolved.append(conv(levels[i + 1]))
+        levels = convolved
+        del convolved
         size = levels[-1].shape[2:]
         stacked = torch.cat([_resize(level, size) for level in levels[::-1]], dim=1)
         del levels

@@ -47,6 +47,8 @@ class EncoderMixin:
     _first_layout: FeatureLayout = "input"
     #: Keys of classification checkpoints (timm, torchvision) that the encoder does not use.
     classifier_keys: tuple[str, ...] = ()
+    #: Python-side declarations that torch.jit.script must not compile (a scripted forward never reads them).
+    __jit_unused_properties__ = ["feature_info", "out_channels", "depth", "in_channels", "output_stride"]
 
     @property
     def feature_info(self) -> FeatureInfo:
@@ -131,13 +133,22 @@ def patch_first_conv(model: nn.Module, new_in_channels: int, default_in_channels
         conv.weight = nn.Parameter(new_weight)
 
 
-def dilate_convolutions(module: nn.Module, rate: int) -> None:
-    """Turn every convolution in ``module`` into a stride-1 convolution dilated by ``rate``."""
+def dilate_convolutions(module: nn.Module, rate: int, *, keep_size: bool = False) -> None:
+    """Turn every convolution in ``module`` into a stride-1 convolution dilated by ``rate``.
+
+    The padding is SMP's, ``(k // 2) * rate``: encoders that are SMP's networks
+    need it to keep SMP's numbers (MiT's even-kernel attention reductions, whose
+    key/value maps grow by ``rate``). ``keep_size=True`` pads ``rate * (k - 1) // 2``
+    instead, which keeps the map size for even kernels too (a 2x2
+    patch-merging convolution of a timm model specseg dilates itself). Both
+    agree for odd kernels.
+    """
     for conv in module.modules():
         if isinstance(conv, nn.Conv2d):
             conv.stride = (1, 1)
             conv.dilation = (rate, rate)
             kh, kw = conv.kernel_size
-            # rate * (k - 1) // 2 keeps the size for even kernels too (a 2x2 patch-merging convolution);
-            # for odd kernels it equals SMP's (k // 2) * rate.
-            conv.padding = (rate * (kh - 1) // 2, rate * (kw - 1) // 2)
+            if keep_size:
+                conv.padding = (rate * (kh - 1) // 2, rate * (kw - 1) // 2)
+            else:
+                conv.padding = ((kh // 2) * rate, (kw // 2) * rate)

@@ -47,15 +47,18 @@ class DenseNetEncoder(TimmBodyEncoder):
         if self._depth >= 1:
             x = f.norm0(f.conv0(x))  # timm's norm0 carries the stem's ReLU
             features.append(x)
-        transitions = (f.transition1, f.transition2, f.transition3)
-        blocks = (f.denseblock1, f.denseblock2, f.denseblock3, f.denseblock4)
-        for level in range(2, self._depth + 1):
-            if level == 2:
-                x = f.pool0(x)
-            else:
-                previous = transitions[level - 3]
-                x = previous.pool(previous.conv(x))
-            x = blocks[level - 2](x)
-            x = transitions[level - 2].norm(x) if level < 5 else f.norm5(x)  # a transition's norm carries its ReLU
+        # One block per level, written out: TorchScript cannot index a tuple of modules with a variable.
+        # A transition's norm carries its ReLU and is SMP's tap; its conv and pool start the next level.
+        if self._depth >= 2:
+            x = f.transition1.norm(f.denseblock1(f.pool0(x)))
+            features.append(x)
+        if self._depth >= 3:
+            x = f.transition2.norm(f.denseblock2(f.transition1.pool(f.transition1.conv(x))))
+            features.append(x)
+        if self._depth >= 4:
+            x = f.transition3.norm(f.denseblock3(f.transition2.pool(f.transition2.conv(x))))
+            features.append(x)
+        if self._depth >= 5:
+            x = f.norm5(f.denseblock4(f.transition3.pool(f.transition3.conv(x))))
             features.append(x)
         return features

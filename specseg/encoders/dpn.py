@@ -18,11 +18,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from specseg.scripting import RefusesScripting
 from specseg.encoders.timm_body import TimmBodyEncoder, create_timm_model
 
 
-class DPNEncoder(TimmBodyEncoder):
+class DPNEncoder(RefusesScripting, TimmBodyEncoder):
     """timm's ``dpn68``/``68b``/``92``/``98``/``107``/``131`` (``model``) returning SMP's DPN features."""
+
+    # timm's DPN blocks keep tuple-or-tensor state that TorchScript cannot type (SMP's DPN is not scriptable either).
+    script_refusal = "a DPN encoder"
 
     classifier_keys = ("last_linear.weight", "last_linear.bias", "classifier.weight", "classifier.bias")
 

@@ -22,7 +22,7 @@ from specseg.encoders.timm_build import build_timm_encoder
 from specseg.encoders.timm_names import TIMM_PREFIX, checked_timm_name
 from specseg.encoders.timm_vit import build_vit_encoder
 from specseg.encoders.weight_loading import local_weights_path, weights_request
-from specseg.errors import EncoderBuildError, Locator, SpecError, SpecValueError
+from specseg.errors import EncoderBuildError, Locator, SpecError, spec_error
 from specseg.spec.decoders.base import EncoderKind
 from specseg.spec.encoder import EncoderSpec
 
@@ -98,7 +98,6 @@ def encoder_error(exc: EncoderBuildError, locate: Locator | Any) -> SpecError:
     """Turn an :class:`EncoderBuildError` into a located :class:`SpecError`.
 
     SMP raises ``ValueError`` for an encoder that cannot be dilated; so does
-    specseg (a :class:`SpecValueError`, still located).
+    specseg (a :class:`SpecValueError`, still located: :func:`spec_error`).
     """
-    kind = SpecValueError if exc.path[:1] == ("output_stride",) else SpecError
-    return kind([exc.issue(locate)])
+    return spec_error([exc.issue(locate)])

@@ -21,8 +21,6 @@ class InceptionV4Encoder(TimmBodyEncoder):
 
     classifier_keys = ("last_linear.weight", "last_linear.bias")
     dilation_refused = "InceptionV4 downsamples with max-pooling layers"
-    #: Indices into ``features`` whose outputs are the features at strides 2..32 (SMP's choice).
-    taps = (2, 4, 8, 14, 21)
 
     def __init__(self, model: str = "inception_v4", depth: int = 5, output_stride: int = 32) -> None:
         super().__init__(depth)
@@ -30,17 +28,20 @@ class InceptionV4Encoder(TimmBodyEncoder):
         self._adopt(net, drop=("global_pool", "head_drop", "last_linear"))
         pad_for_exact_halving(self)
         self._out_channels = [3, 64, 192, 384, 1024, 1536]
+        #: Indices into ``features`` whose outputs are the features at strides 2..32 (SMP's choice); an
+        #: instance attribute because TorchScript reads no class attributes.
+        self.taps = [2, 4, 8, 14, 21]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` feature maps, from the input down to stride 2**depth."""
         features = [x]
         last = self.taps[self._depth - 1]
         for i, module in enumerate(self.features):
-            if i > last:
-                break
-            x = module(x)
-            if i in self.taps:
-                features.append(x)
+            # No break: TorchScript unrolls this loop, and the modules past the last tap are skipped.
+            if i <= last:
+                x = module(x)
+                if i in self.taps:
+                    features.append(x)
         return features
 
 

@@ -225,16 +225,21 @@ class MixTransformerEncoder(nn.Module, EncoderMixin):
         """
         return {16: [self.patch_embed3, self.block3, self.norm3], 32: [self.patch_embed4, self.block4, self.norm4]}
 
-    def _stage(self, i: int, x: torch.Tensor) -> torch.Tensor:
-        x = getattr(self, f"patch_embed{i}")(x)
-        x = getattr(self, f"block{i}")(x)
-        return getattr(self, f"norm{i}")(x).contiguous()
-
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``depth + 1`` NCHW features: the input, an empty stride-2 map, then stages 1.."""
-        n, _, h, w = x.shape
-        features = [x, torch.empty((n, 0, h // 2, w // 2), dtype=x.dtype, device=x.device)]
-        for stage in range(1, self._depth):
-            x = self._stage(stage, x)
+        n, h, w = x.shape[0], x.shape[2], x.shape[3]
+        features = [x, torch.empty([n, 0, h // 2, w // 2], dtype=x.dtype, device=x.device)]
+        # Stages written out (patch embedding, blocks, norm): TorchScript cannot getattr a computed name.
+        if self._depth >= 2:
+            x = self.norm1(self.block1(self.patch_embed1(x))).contiguous()
+            features.append(x)
+        if self._depth >= 3:
+            x = self.norm2(self.block2(self.patch_embed2(x))).contiguous()
+            features.append(x)
+        if self._depth >= 4:
+            x = self.norm3(self.block3(self.patch_embed3(x))).contiguous()
+            features.append(x)
+        if self._depth >= 5:
+            x = self.norm4(self.block4(self.patch_embed4(x))).contiguous()
             features.append(x)
         return features

@@ -105,20 +105,30 @@ class StemMaxPool2d(nn.MaxPool2d):
         super().__init__(3, stride=2, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (
-            is_capturing()
-            or x.device.type != "cpu"
-            or x.dim() != 4
-            or not x.is_floating_point()
-            or (x.requires_grad and torch.is_grad_enabled())
-            or not x.is_contiguous()
-        ):
-            return super().forward(x)
-        h, w = x.shape[-2:]
-        oh, ow = (h - 1) // 2 + 1, (w - 1) // 2 + 1
-        x = nn.functional.pad(x, (1, 1, 1, 1), value=float("-inf"))
-        x = torch.maximum(torch.maximum(x[..., 0 : 2 * oh - 1 : 2, :], x[..., 1 : 2 * oh : 2, :]), x[..., 2 : 2 * oh + 1 : 2, :])
-        return torch.maximum(torch.maximum(x[..., 0 : 2 * ow - 1 : 2], x[..., 1 : 2 * ow : 2]), x[..., 2 : 2 * ow + 1 : 2])
+        # A static check TorchScript folds: scripted graphs compile only the native operator below.
+        if not torch.jit.is_scripting():
+            if not (
+                is_capturing()
+                or x.device.type != "cpu"
+                or x.dim() != 4
+                or not x.is_floating_point()
+                or (x.requires_grad and torch.is_grad_enabled())
+                or not x.is_contiguous()
+            ):
+                return _strided_max_pool_3x3_s2(x)
+        # What nn.MaxPool2d.forward does; a call of super().forward cannot be scripted.
+        return nn.functional.max_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.dilation, ceil_mode=self.ceil_mode, return_indices=self.return_indices
+        )
+
+
+def _strided_max_pool_3x3_s2(x: torch.Tensor) -> torch.Tensor:
+    """``max_pool2d(x, 3, stride=2, padding=1)`` of an NCHW tensor as maxima of strided views (see :class:`StemMaxPool2d`)."""
+    h, w = x.shape[-2:]
+    oh, ow = (h - 1) // 2 + 1, (w - 1) // 2 + 1
+    x = nn.functional.pad(x, (1, 1, 1, 1), value=float("-inf"))
+    x = torch.maximum(torch.maximum(x[..., 0 : 2 * oh - 1 : 2, :], x[..., 1 : 2 * oh : 2, :]), x[..., 2 : 2 * oh + 1 : 2, :])
+    return torch.maximum(torch.maximum(x[..., 0 : 2 * ow - 1 : 2], x[..., 1 : 2 * ow : 2]), x[..., 2 : 2 * ow + 1 : 2])
 
 
 class ResNetEncoder(nn.Module, EncoderMixin):

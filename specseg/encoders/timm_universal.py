@@ -168,7 +168,8 @@ def dilate_by_stages(model: nn.Module, output_stride: int) -> None:
             how = f"with {type(pools[0]).__name__}" if pools else "without a strided convolution"
             raise NotDilatableError(f"its stride-{reduction} stage downsamples {how}, which cannot be dilated")
         for part in modules:
-            dilate_convolutions(part, reduction // output_stride)
+            # specseg's own extension (SMP leaves these to timm): even kernels keep the map size.
+            dilate_convolutions(part, reduction // output_stride, keep_size=True)
 
 
 class TimmUniversalEncoder(nn.Module, EncoderMixin):

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from specseg.capture import is_capturing
+from specseg.scripting import RefusesScripting
 from specseg.encoders.base import EncoderMixin
 from specseg.encoders.encoder_params import TIMM_RESERVED
 from specseg.encoders.features import FeatureInfo
@@ -54,7 +55,7 @@ def uniform_block_indices(depth: int, num_blocks: int) -> list[int]:
     return [int(num_blocks / depth * (i + 1)) - 1 for i in range(depth)]
 
 
-class TimmViTEncoder(nn.Module, EncoderMixin):
+class TimmViTEncoder(RefusesScripting, nn.Module, EncoderMixin):
     """A timm vision transformer (``patch_embed`` + ``forward_intermediates``) read at ``depth`` blocks.
 
     ``forward(x)`` returns a :class:`ViTFeatures` of ``depth + 1`` NCHW maps:
@@ -64,6 +65,9 @@ class TimmViTEncoder(nn.Module, EncoderMixin):
     Raises :class:`EncoderBuildError` naming the ``encoder:`` key at fault
     when the model does not fit.
     """
+
+    # As SMP's TimmViTEncoder: forward_intermediates and the prefix-token handling are not scriptable.
+    script_refusal = "a ViT encoder (DPT's)"
 
     def __init__(
         self,

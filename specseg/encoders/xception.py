@@ -43,8 +43,16 @@ class XceptionEncoder(TimmBodyEncoder):
             x = self.block2(x)
             features.append(x)
         if self._depth >= 4:
-            for block in (self.block3, self.block4, self.block5, self.block6, self.block7, self.block8, self.block9, self.block10, self.block11):
-                x = block(x)
+            # The middle flow written out: TorchScript cannot iterate a tuple of different modules.
+            x = self.block3(x)
+            x = self.block4(x)
+            x = self.block5(x)
+            x = self.block6(x)
+            x = self.block7(x)
+            x = self.block8(x)
+            x = self.block9(x)
+            x = self.block10(x)
+            x = self.block11(x)
             features.append(x)
         if self._depth >= 5:
             x = self.act3(self.bn3(self.conv3(self.block12(x))))

@@ -119,7 +119,7 @@ def spec_for_smp_folder(src: Path) -> tuple[dict[str, Any], Callable[[SpecError]
             else:
                 message = f"SMP argument {argument} (spec {format_path(issue.path)}): {issue.message}"
                 issues.append(SpecIssue(message, (argument,), doc.locate((argument,))))
-        return SpecError(issues)
+        return type(error)(issues)  # a SpecValueError stays one (SMP's ValueError)
 
     original_weights = kwargs.get("encoder_weights")
     # The trained weights replace the encoder's pretrained ones; keep where they came from.

@@ -10,7 +10,7 @@ from torch import nn
 from specseg.decoders.registry import build_for
 from specseg.encoders.base import EncoderMixin
 from specseg.encoders.factory import build_encoder, encoder_error
-from specseg.errors import EncoderBuildError, Location, SpecError, SpecPath
+from specseg.errors import EncoderBuildError, Location, SpecError, SpecPath, spec_error
 from specseg.heads import ClassificationHead, SegmentationHead
 from specseg.initialization import initialize_decoder, initialize_head, seeded
 from specseg.meta_init import building_on_meta
@@ -41,7 +41,7 @@ def build_multitask(
             except SpecError as exc:
                 # Rules that depend on the built encoder name version-1 paths without positions; located ones stay.
                 issues = [issue if issue.location else v2_issue(issue, name, None).located(locate) for issue in exc.issues]
-                raise SpecError(issues) from None
+                raise spec_error(issues) from None
         heads = {name: _build_head(spec, name, encoder, decoders) for name in spec.heads}
         for decoder in decoders.values():
             initialize_decoder(decoder)

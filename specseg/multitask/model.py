@@ -58,10 +58,13 @@ class MultiTaskModel(SpecNetwork):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the encoder once, each decoder once, and every head on what it reads."""
-        tracing = is_capturing()
-        if not tracing:
-            self.check_input_shape(x)
-        relayout = not tracing and self._relayout_input(x)
+        relayout = False
+        # A static check TorchScript folds: scripted graphs hold no input check and no relayout.
+        if not torch.jit.is_scripting():
+            tracing = is_capturing()
+            if not tracing:
+                self.check_input_shape(x)
+            relayout = not tracing and self._relayout_input(x)
         if relayout:
             x = x.contiguous(memory_format=torch.channels_last)
         features = self.encoder(x)

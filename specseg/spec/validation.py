@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from specseg.errors import SpecError, SpecIssue, SpecPath
+from specseg.errors import SpecError, SpecIssue, SpecPath, spec_error
 from specseg.loader.document import Document
 from specseg.loader.suggest import did_you_mean
 from specseg.spec.decoders import SECTIONS
@@ -395,4 +395,5 @@ def validate_document(doc: Document) -> AnySpec:
     try:
         return spec_class(doc.data).model_validate(doc.data)
     except ValidationError as exc:
-        raise SpecError(issues_from_validation_error(exc, doc)) from None
+        # A SpecValueError where SMP raises ValueError for the same problem (an encoder that cannot be dilated).
+        raise spec_error(issues_from_validation_error(exc, doc)) from None

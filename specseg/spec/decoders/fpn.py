@@ -70,7 +70,8 @@ class FPNDecoderSpec(DecoderSpec):
                 cross_issue(
                     ("decoder", "segmentation_channels"),
                     f"must be a multiple of {FPN_GROUPS} (the segmentation branches use GroupNorm with "
-                    f"{FPN_GROUPS} groups), got {self.segmentation_channels}; e.g. {lower} or {upper}",
+                    f"{FPN_GROUPS} groups), got {self.segmentation_channels}; e.g. "
+                    + (f"{lower} or {upper}" if lower != upper else str(upper)),  # below 32 there is one nearest
                 )
             )
         if family_of(spec.encoder.name) == MIX_TRANSFORMER and spec.encoder.depth != MAX_ENCODER_DEPTH:
