@@ -89,9 +89,16 @@ class PackedConv2d(nn.Conv2d):
     """
 
     def _conv_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-        if not _fast_path(self, x, weight):
+        # A static check TorchScript folds: a scripted graph holds the plain convolution only.
+        if not torch.jit.is_scripting():
+            if _fast_path(self, x, weight):
+                return self._packed_forward(x, weight, bias)
             _PACKED.pop(self, None)  # training or capturing: the copy would only hold memory
-            return super()._conv_forward(x, weight, bias)
+        # nn.Conv2d._conv_forward for zero padding (the only mode packed convolutions have); super() cannot be scripted.
+        return nn.functional.conv2d(x, weight, bias, self.stride, self.padding, self.dilation, self.groups)
+
+    def _packed_forward(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """The convolution with the cached reordered weights, reordering them first when the parameters changed."""
         packed = _PACKED.get(self)
         if (
             packed is None

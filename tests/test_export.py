@@ -390,3 +390,64 @@ def test_torch_jit_script_refuses_dpn_encoder() -> None:
     model = specseg.build({"specseg": 1, "encoder": {"name": "dpn68", "depth": 3}, "decoder": {"architecture": "fpn"}})
     with pytest.raises(NotScriptableError, match="cannot compile a DPN encoder"):
         torch.jit.script(model)
+
+
+#: SMP encoder families whose forward specseg writes itself (not timm's), one small name each; each compiles in SMP.
+#: The heavier ones (seconds to build and script each) run with SPECSEG_TEST_HEAVY=1.
+_HEAVY = pytest.mark.skipif(os.environ.get("SPECSEG_TEST_HEAVY") != "1", reason="heavy encoder: set SPECSEG_TEST_HEAVY=1")
+SCRIPT_FAMILIES = [
+    pytest.param("vgg11", id="vgg11"),
+    pytest.param("xception", id="xception"),
+    pytest.param("mobilenet_v2", id="mobilenet_v2"),
+    pytest.param("mit_b0", marks=_HEAVY, id="mit_b0"),
+    pytest.param("densenet121", marks=_HEAVY, id="densenet121"),
+    pytest.param("inceptionv4", marks=_HEAVY, id="inceptionv4"),
+    pytest.param("efficientnet-b0", marks=_HEAVY, id="efficientnet-b0"),
+]
+
+
+@pytest.mark.filterwarnings(JIT_SCRIPT_DEPRECATED)
+@pytest.mark.parametrize("encoder", SCRIPT_FAMILIES)
+def test_torch_jit_script_encoder_families(encoder: str) -> None:
+    """Encoders with specseg's own forward (SMP's taps) compile at depth 5 and give the eager features."""
+    model = specseg.build({"specseg": 1, "encoder": {"name": encoder}, "decoder": {"architecture": "fpn"}}).eval()
+    scripted = torch.jit.script(model)
+    x = torch.randn(EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert_outputs_equal(scripted.encoder(x), tuple(model.encoder(x)), atol=1e-5)
+        assert_outputs_equal(scripted(x), (model(x),), atol=1e-5)
+
+
+@pytest.mark.filterwarnings(JIT_SCRIPT_DEPRECATED)
+def test_torch_jit_script_multitask_model() -> None:
+    """A version-2 model (two decoders, a head on the encoder) scripts to the same dict of outputs."""
+    spec = {
+        "specseg": 2,
+        "encoder": {"name": "resnet18", "depth": 3},
+        "decoders": {"main": {"architecture": "unet", "channels": [16, 16, 16]}, "context": {"architecture": "fpn", "pyramid_channels": 32, "segmentation_channels": 32}},
+        "heads": {
+            "mask": {"type": "segmentation", "from": "main", "classes": 2},
+            "edges": {"type": "segmentation", "from": "context", "classes": 1},
+            "label": {"type": "classification", "from": "encoder", "classes": 3},
+        },
+    }
+    model = specseg.build(spec).eval()
+    scripted = torch.jit.script(model)
+    x = torch.randn(EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected, got = model(x), scripted(x)
+    assert list(got) == list(expected) == ["mask", "edges", "label"]
+    assert_outputs_equal(tuple(got.values()), tuple(expected.values()), atol=1e-5)
+
+
+@pytest.mark.filterwarnings(JIT_SCRIPT_DEPRECATED)
+def test_torch_jit_script_after_optimize_for_inference() -> None:
+    """A model prepared with optimize_for_inference (prepacked convolutions) still scripts, to the eager values."""
+    model = specseg.build(small_spec("unet")).eval()
+    x = torch.randn(EXAMPLE_SHAPE, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = model(x)
+        scripted = torch.jit.script(model.optimize_for_inference())
+        got = scripted(x)
+    # Channels-last kernels sum in another order: equal to float rounding.
+    assert_outputs_equal(got, tuple(expected), atol=1e-4)

@@ -39,6 +39,8 @@ class MultiTaskModel(SpecNetwork):
         self.heads = nn.ModuleDict(heads)
         # A plain dict of strings: constant for tracing, compile and export.
         self.sources = dict(sources)
+        # The source name of heads reading the encoder, as an attribute: TorchScript reads no global strings.
+        self.encoder_source = ENCODER
         self.spec = spec
         self.requires_divisible_input = requires_divisible_input
         self.min_deepest_size = deepest_minimum(self.decoders.values())
@@ -74,7 +76,7 @@ class MultiTaskModel(SpecNetwork):
         outputs: dict[str, torch.Tensor] = {}
         for name, head in self.heads.items():
             source = self.sources[name]
-            out = head(features[-1] if source == ENCODER else decoded[source])
+            out = head(features[-1] if source == self.encoder_source else decoded[source])
             outputs[name] = out.contiguous() if relayout else out
         return outputs
 
