@@ -75,6 +75,10 @@ def check_input(
             f"the encoder ({getattr(encoder, 'name', type(encoder).__name__)}) takes input heights and widths of "
             f"{rule.describe()}; got {h}x{w}.{nearest}"
         )
+    # A ViT whose patch embedding was built for one size (DPT's encoders) says so itself, naming the fix.
+    check_size = getattr(encoder, "check_input_size", None)
+    if callable(check_size):
+        check_size(x)
     if not requires_divisible_input:
         return
     # Some decoders need more than the encoder's stride (DPT: patch size and fusion depth).

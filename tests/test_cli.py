@@ -201,7 +201,7 @@ def test_check_encoder_wrong_params_key_is_one_located_message() -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("--params:1:1: encoder.params: ") and "'widht'" in lines[0]
+    assert lines[0].startswith("--params:1:1: encoder.params.widht: ") and "takes no params (got 'widht')" in lines[0]
 
 
 def test_belongs_to_hint_ends_its_sentence(tmp_path: Path) -> None:

@@ -340,3 +340,121 @@ def test_weights_names_from_smp_are_valid_in_specs() -> None:
     with pytest.raises(specseg.SpecError) as info:
         specseg.load_spec(_unet("dpn92", weights="image net"))
     assert info.value.issues[0].path == ("encoder", "weights")
+
+
+# --- encoder.params: what validate knows (torch-free), what the build checks -----------------
+
+from specseg.encoders.encoder_params import BUILTIN_PARAMS, TIMM_RESERVED  # noqa: E402
+
+
+def _params_issues(folder, name: str, params: dict) -> list[tuple[str, str, int]]:
+    """``(spec path, message, line)`` of each issue ``load_spec`` reports for a spec file with ``params``."""
+    import yaml
+
+    spec = folder / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"specseg": 1, "encoder": {"name": name, "params": params}, "decoder": {"architecture": "unet"}}, sort_keys=False))
+    with pytest.raises(specseg.SpecError) as info:
+        specseg.load_spec(spec)
+    from specseg.errors import format_path
+
+    return [(format_path(i.path), i.message, i.location.line if i.location else 0) for i in info.value.issues]
+
+
+@pytest.mark.parametrize(
+    "name, params, path, fragment",
+    [
+        # SMP's own networks: fixed by the name (SMP ignores extra arguments for them).
+        ("resnet18", {"foo": 1}, "encoder.params.foo", "encoder 'resnet18' takes no params"),
+        ("vgg11", {"batch_norm": True}, "encoder.params.batch_norm", "takes no params"),
+        ("mobileone_s0", {"branches": 0}, "encoder.params.branches", "takes no params"),
+        ("resnext50_32x4d", {"groups": 2}, "encoder.params.groups", "takes no params"),
+        # Declared params: unknown keys name the valid ones (with a suggestion), values are range-checked.
+        ("mit_b0", {"foo": 1}, "encoder.params.foo", "its params are: drop_rate, drop_path_rate"),
+        ("mit_b0", {"drop_path_rat": 0.1}, "encoder.params.drop_path_rat", "did you mean 'drop_path_rate'? Its params are"),
+        ("mit_b0", {"drop_rate": 1.5}, "encoder.params.drop_rate", "[0, 1), got 1.5"),
+        ("timm-efficientnet-b0", {"drop_path_rate": "x"}, "encoder.params.drop_path_rate", "got 'x'"),
+        # timm-built encoders: the keywords specseg sets itself.
+        ("tu-resnet18", {"in_chans": 1}, "encoder.params.in_chans", "set by encoder.in_channels"),
+        ("tu-resnet18", {"output_stride": 16}, "encoder.params.output_stride", "set by encoder.output_stride"),
+        ("tu-resnet18", {"dilation": "native"}, "encoder.params.dilation", "may not set 'dilation'"),
+        ("tu-resnet18", {"depth": 3}, "encoder.params.depth", "set by encoder.depth"),
+        ("timm-regnetx_002", {"pretrained": True}, "encoder.params.pretrained", "set by encoder.weights"),
+    ],
+)
+def test_validate_refuses_params_the_encoder_does_not_take(name: str, params: dict, path: str, fragment: str, tmp_path) -> None:
+    issues = _params_issues(tmp_path, name, params)
+    assert [(p, line) for p, _, line in issues] == [(path, 5)], issues
+    assert fragment in issues[0][1], issues[0][1]
+
+
+def test_declared_params_are_taken_and_change_only_training_behaviour() -> None:
+    """A declared param reaches the constructor; the network (parameter count) is still the named one."""
+    plain = specseg.build(_unet("mit_b0"))
+    tuned = specseg.build({**_unet("mit_b0"), "encoder": {"name": "mit_b0", "params": {"drop_path_rate": 0.3, "drop_rate": 0.1}}})
+    assert sum(p.numel() for p in tuned.parameters()) == sum(p.numel() for p in plain.parameters())
+    rates = sorted({round(m.p, 6) for m in tuned.encoder.modules() if type(m).__name__ == "StochasticDepth"})
+    assert rates and rates[-1] == pytest.approx(0.3)
+    # A ViT for DPT takes `depth` (its block count) through params: reserved for pyramid encoders only.
+    specseg.load_spec({"specseg": 1, "encoder": {"name": "tu-vit_tiny_patch16_224", "params": {"depth": 4}}, "decoder": {"architecture": "dpt"}})
+
+
+def test_declared_params_match_the_constructors() -> None:
+    """The torch-free table names real constructor keywords that no catalogue name fixes (no drift)."""
+    import inspect
+
+    for encoder_class, params in BUILTIN_PARAMS.items():
+        entries = [e for e in registry.entries() if e.is_builtin and e.encoder == encoder_class]
+        assert entries, f"{encoder_class} builds no catalogue name"
+        signature = inspect.signature(entries[0].resolve())
+        for key in params:
+            assert key in signature.parameters, (encoder_class, key)
+            assert all(key not in e.params for e in entries), (encoder_class, key)
+    from specseg.encoders.timm_universal import TimmUniversalEncoder
+
+    own = set(inspect.signature(TimmUniversalEncoder).parameters) - {"self", "kwargs"}
+    assert own - {"depth"} <= set(TIMM_RESERVED), own - set(TIMM_RESERVED)
+
+
+@pytest.mark.parametrize(
+    "name, params, fragment",
+    [
+        ("tu-resnet18", {"foo": 1}, "unexpected keyword argument 'foo'"),
+        ("tu-resnet18", {"block": "x"}, "AttributeError"),  # timm fails inside the model's own code
+        ("tu-convnext_atto", {"dims": [8, 8, 8]}, "IndexError"),
+        ("tu-resnet18", {"layers": [0, 0, 0, 0]}, "takes no input size"),
+        ("timm-regnetx_002", {"foo": 1}, "unexpected keyword argument 'foo'"),
+    ],
+)
+def test_timm_params_validate_cannot_judge_are_refused_by_the_build_located(name: str, params: dict, fragment: str, tmp_path) -> None:
+    """What a timm model makes of encoder.params is known only once built: exit 1 at encoder.params, never 3."""
+    import yaml
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump(_unet(name, params=params), sort_keys=False))
+    specseg.load_spec(spec)  # validate accepts: timm's keywords are not known without torch
+    for dry in (True, False):
+        from specseg.cli.main import main
+
+        import contextlib
+        import io
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            rc = main(["build", *(["--dry-run"] if dry else []), str(spec)])
+        (line,) = err.getvalue().strip().splitlines()
+        assert rc == 1 and line.startswith(f"{spec}:5:5: encoder.params: ") and fragment in line, (rc, line)
+
+
+def test_params_validation_stays_torch_free() -> None:
+    code = (
+        "import sys, json, specseg\n"
+        "problems = []\n"
+        "for name in ('resnet18', 'mit_b0', 'tu-resnet18'):\n"
+        "    try:\n"
+        "        specseg.load_spec({'specseg': 1, 'encoder': {'name': name, 'params': {'in_chans': 1}}, 'decoder': {'architecture': 'unet'}})\n"
+        "    except specseg.SpecError as exc:\n"
+        "        problems.append(exc.issues[0].path[-1])\n"
+        "print(json.dumps([problems, 'torch' in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [["in_chans"] * 3, False]

@@ -94,6 +94,9 @@ def _inexpressible(error: dict[str, Any]) -> str | None:
         return "JSON Schema has no NaN (and no infinity where a field has no bound)"
     if kind == "value_error" and tuple(error.get("loc", ()))[-2:] == ("encoder", "name") and str(value).startswith("tu-"):
         return "which `tu-` names exist is data (the timm index), not schema: the schema takes any name of the `tu-` pattern"
+    loc = tuple(error.get("loc", ()))
+    if kind == "value_error" and any(loc[i : i + 2] == ("encoder", "params") for i in range(len(loc))):
+        return "which encoder.params an encoder takes is per-encoder data (specseg/encoders/encoder_params.py), not schema"
     if isinstance(value, str) and value.endswith("\n"):
         return (
             "python-jsonschema evaluates `pattern` with Python's re, whose `$` also matches before a final "
@@ -110,6 +113,7 @@ INEXPRESSIBLE = (
     "finite_number",
     "strings ending in a newline vs `$`",
     "tu- names timm does not have",
+    "encoder.params an encoder does not take",
 )
 
 

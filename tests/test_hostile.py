@@ -858,8 +858,15 @@ def test_target_keys_and_tags_are_refused(key: str, path: str, fragment: str, tr
 
 def test_code_tricks_in_params_are_plain_data() -> None:
     """``encoder.params`` values are JSON data handed to the encoder as keywords: a string stays a string."""
-    spec = specseg.load_spec({"specseg": 1, "encoder": {"name": "resnet18", "params": {"_target_": "os.system"}}, "decoder": {"architecture": "unet"}})
-    assert spec.encoder.params == {"_target_": "os.system"}
+    trick = {"_target_": "os.system"}
+    # A built-in encoder takes no such param: refused by validate.
+    with pytest.raises(SpecError) as info:
+        specseg.load_spec({"specseg": 1, "encoder": {"name": "resnet18", "params": trick}, "decoder": {"architecture": "unet"}})
+    (issue,) = info.value.issues
+    assert format_path(issue.path) == "encoder.params._target_"
+    # A timm model's keywords are timm's to judge: the string reaches timm as a string, which refuses it.
+    spec = specseg.load_spec({"specseg": 1, "encoder": {"name": "tu-resnet18", "params": trick}, "decoder": {"architecture": "unet"}})
+    assert spec.encoder.params == trick
     with pytest.raises(SpecError) as info:
         specseg.build(spec)
     (issue,) = info.value.issues

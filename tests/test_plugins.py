@@ -156,6 +156,27 @@ def test_params_model_validates_with_locations(cleanup: list[str], tmp_spec) -> 
     assert plugin_params_schemas()["with_params"]["properties"]["width"]["minimum"] == 1
 
 
+class _FussyEncoder(MyEncoder):
+    """A plugin encoder whose constructor fails in its own way on a value it was given."""
+
+    def __init__(self, width: int = 8, **kwargs):
+        if width > 64:
+            raise RuntimeError(f"width {width} does not fit the stem")
+        super().__init__(**kwargs)
+
+
+def test_plugin_constructor_failing_on_params_is_a_located_refusal(cleanup: list[str], tmp_spec) -> None:
+    """Without a params model only the constructor can judge encoder.params: whatever it raises is exit 1 at encoder.params."""
+    cleanup.append("fussy")
+    specseg.register_encoder("fussy", _FussyEncoder)
+    path = tmp_spec("specseg: 1\nencoder:\n  name: fussy\n  params: {width: 100}\ndecoder: {architecture: unet}\n")
+    specseg.load_spec(path)  # nothing declared to check against at validate time
+    with pytest.raises(specseg.SpecError) as info:
+        specseg.build(path)
+    (issue,) = info.value.issues
+    assert issue.path == ("encoder", "params") and issue.location.line == 4 and "width 100 does not fit the stem" in issue.message
+
+
 def test_discovery_runs_once_and_can_be_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     from specseg.encoders import plugins
 

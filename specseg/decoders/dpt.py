@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from specseg.encoders.sizes import dpt_input_multiple
+
 from specseg.blocks.activation import Activation
 from specseg.capture import is_capturing
 from specseg.decoders.base import Decoder
@@ -171,7 +173,7 @@ class DPTDecoder(RefusesScripting, Decoder):
         )
         self.fusion_blocks = nn.ModuleList(FusionBlock(fusion_channels) for _ in encoder_channels)
         self.encoder_strides = [int(s) for s in encoder_strides]
-        self.input_multiple = max(max(self.encoder_strides), 2 ** (len(self.encoder_strides) + 1))
+        self.input_multiple = dpt_input_multiple(max(self.encoder_strides), len(self.encoder_strides))
         self.out_channels = int(fusion_channels)
 
     def check_feature_sizes(self, features: Sequence[torch.Tensor]) -> None:

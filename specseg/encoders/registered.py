@@ -70,6 +70,11 @@ def instantiate(entry: EncoderEntry, params: Mapping[str, Any], depth: int, outp
         raise EncoderBuildError(f"encoder {entry.name!r} rejected its parameters: {exc}", "params") from None
     except ValueError as exc:
         raise EncoderBuildError(f"encoder {entry.name!r} could not be built: {exc}", "params") from None
+    except Exception as exc:  # noqa: BLE001 - a plugin's constructor, or one given encoder.params
+        if entry.is_builtin and not params:
+            raise  # specseg's own encoder failing on its own defaults: a bug, reported as one
+        where = "params" if params else "name"
+        raise EncoderBuildError(f"encoder {entry.name!r} ({entry.source}) could not be built: {type(exc).__name__}: {exc}", where) from None
     if not isinstance(encoder, nn.Module) or not isinstance(encoder, EncoderMixin):
         raise EncoderBuildError(
             f"encoder {entry.name!r} ({entry.source}) did not build a torch.nn.Module deriving from "

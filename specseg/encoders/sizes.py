@@ -112,3 +112,12 @@ def rule_from_sizes(passed: Iterable[int], tried: Iterable[int]) -> SizeRule | N
         if [t for t in tried if rule.allows(t)] == passed:
             return rule
     return SizeRule(only=tuple(passed))
+
+
+def dpt_input_multiple(patch: int, depth: int) -> int:
+    """What DPT's input sizes must be multiples of: the patch size, and ``2 ** (depth + 1)``.
+
+    DPT reassembles its ``depth`` block maps at scales that halve from 1/4 of
+    the input, so consecutive maps must differ by exactly two.
+    """
+    return max(int(patch), 2 ** (int(depth) + 1))

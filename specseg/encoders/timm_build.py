@@ -74,7 +74,13 @@ def build_timm_encoder(
     except TypeError as exc:
         raise EncoderBuildError(f"timm could not build {spec.name!r}: {exc}", "params") from None
     except (ValueError, AssertionError, KeyError) as exc:
-        raise EncoderBuildError(f"timm could not build {spec.name!r}: {exc}", "name") from None
+        raise EncoderBuildError(f"timm could not build {spec.name!r}: {exc}", "params" if spec.params else "name") from None
+    except Exception as exc:  # noqa: BLE001 - what encoder.params do to a timm model is known only to timm
+        if not spec.params:
+            raise
+        raise EncoderBuildError(
+            f"timm could not build {spec.name!r} with encoder.params {dict(spec.params)}: {type(exc).__name__}: {exc}", "params"
+        ) from None
     finally:
         if temporary is not None:
             os.unlink(temporary)

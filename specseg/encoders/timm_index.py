@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from specseg.encoders import timm_layout
-from specseg.encoders.sizes import SizeRule
+from specseg.encoders.sizes import SizeRule, dpt_input_multiple
 from specseg.loader.suggest import closest
 
 INDEX_PATH = Path(__file__).with_name("timm_index.json.gz")
@@ -184,6 +184,19 @@ def vit_problems(encoder_name: str, depth: int) -> list[tuple[str, str]]:
             return [("name", f"timm model {model!r} has patch size {patch}; DPT rescales its features by powers of two, so it needs a power-of-two patch size such as 8 or 16")]
         if depth > len(full):
             return [("depth", f"timm model {model!r} has {len(full)} blocks; encoder.depth must be at most {len(full)}, got {depth}")]
+        img = info.get("img")
+        multiple = dpt_input_multiple(patch, depth)
+        if isinstance(img, int) and img % multiple:
+            fits = [d for d in range(1, depth) if img % dpt_input_multiple(patch, d) == 0]
+            return [
+                (
+                    "depth",
+                    f"timm model {model!r} takes {img}x{img} inputs only, and DPT at encoder.depth {depth} needs "
+                    f"input sizes that are multiples of {multiple}, so no input fits; use encoder.depth "
+                    f"{fits[-1] if fits else 1} or less, or set encoder.params.img_size to a multiple of {multiple} "
+                    "(or encoder.params.dynamic_img_size: true)",
+                )
+            ]
     return []
 
 
@@ -193,8 +206,10 @@ def builtin_problems(name: str, depth: int, output_stride: int) -> list[tuple[st
     The index holds what each built-in name gave when built at output stride
     16 and 8 (``builtins``); names it lacks (plugins) are checked at build.
     """
+    if output_stride >= 2**depth:
+        return []  # nothing to dilate: no need to read the index
     info = index().get("builtins", {}).get(name)
-    if info is None or output_stride >= 2**depth:
+    if info is None:
         return []
     verdicts = info.get("os", {})
     verdict = verdicts.get(f"{depth}/{output_stride}")

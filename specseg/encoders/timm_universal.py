@@ -207,7 +207,9 @@ class TimmUniversalEncoder(nn.Module, EncoderMixin):
             raise EncoderBuildError(f"encoder depth must be 1..{MAX_DEPTH}, got {depth}", "depth")
         if output_stride not in OUTPUT_STRIDES:
             raise EncoderBuildError(f"output_stride must be 8, 16 or 32, got {output_stride}", "output_stride")
-        reserved = {"features_only", "out_indices", "in_chans", "output_stride", "pretrained", "pretrained_cfg_overlay"} & set(kwargs)
+        from specseg.encoders.encoder_params import TIMM_RESERVED
+
+        reserved = set(TIMM_RESERVED) & set(kwargs)
         if reserved:
             raise EncoderBuildError(f"encoder.params may not set {sorted(reserved)}; they come from the spec", "params")
         if patch is not None and patch not in PATCHES:
@@ -248,6 +250,10 @@ class TimmUniversalEncoder(nn.Module, EncoderMixin):
                 ) from None
         #: Input sizes the model takes (None: any; the architecture's divisibility rule applies on top).
         self.input_size_rule = None if dilation is not None else _size_rule(name, live_params)
+        if live_params and (len(channels) != len(plan.reductions) or (self.input_size_rule is not None and self.input_size_rule.only == ())):
+            # The index describes the model as timm builds it by default; params may change its stages.
+            found = "takes no input size" if len(channels) == len(plan.reductions) else f"has {len(channels)} feature levels, not {len(plan.reductions)}"
+            raise EncoderBuildError(f"with encoder.params {kwargs}, timm model {name!r} {found}", "params")
         # The declared maps: the input, the empty stride-2 map of transformer-style models,
         # then timm's features at their reductions, capped at the output stride (deeper ones are dilated).
         strides = [min(int(r), output_stride) for r in plan.reductions]

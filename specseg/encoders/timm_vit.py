@@ -20,14 +20,17 @@ from torch import nn
 from specseg.capture import is_capturing
 from specseg.scripting import RefusesScripting
 from specseg.encoders.base import EncoderMixin
+from specseg.encoders.encoder_params import TIMM_RESERVED
 from specseg.encoders.features import FeatureInfo
 from specseg.encoders.timm_names import checked_timm_name
-from specseg.errors import EncoderBuildError
+from specseg.encoders.sizes import dpt_input_multiple
+from specseg.errors import EncoderBuildError, InputShapeError
 from specseg.spec.decoders.dpt import vit_encoder_issues
 from specseg.spec.encoder import EncoderSpec, WeightsFile
 
 #: timm arguments the spec sets itself; ``encoder.params`` may not repeat them.
-_RESERVED_PARAMS = ("in_chans", "pretrained", "features_only", "out_indices", "output_stride", "pretrained_cfg_overlay")
+#: Keywords specseg sets itself (one table for every timm-built encoder).
+_RESERVED_PARAMS = tuple(TIMM_RESERVED)
 
 
 class ViTFeatures(list):
@@ -98,6 +101,10 @@ class TimmViTEncoder(RefusesScripting, nn.Module, EncoderMixin):
             raise EncoderBuildError(f"timm could not build {name!r} with encoder.params {kwargs}: {exc}", "params") from None
         except (ValueError, AssertionError, RuntimeError) as exc:
             raise EncoderBuildError(f"timm could not build {name!r}: {exc}", "params" if kwargs else "name") from None
+        except Exception as exc:  # noqa: BLE001 - what encoder.params do to a timm model is known only to timm
+            if not kwargs:
+                raise
+            raise EncoderBuildError(f"timm could not build {name!r} with encoder.params {kwargs}: {type(exc).__name__}: {exc}", "params") from None
         if not hasattr(self.model, "patch_embed") or not hasattr(self.model, "forward_intermediates"):
             raise EncoderBuildError(
                 f"timm model {name!r} is not a vision transformer with a patch embedding and intermediate-block "
@@ -138,6 +145,17 @@ class TimmViTEncoder(RefusesScripting, nn.Module, EncoderMixin):
                 "tu-vit_tiny_patch16_224)",
                 "name",
             )
+        patch_embed = self.model.patch_embed
+        size = getattr(patch_embed, "img_size", None)
+        multiple = dpt_input_multiple(max(strides), depth)
+        if getattr(patch_embed, "strict_img_size", False) and size is not None and (size[0] % multiple or size[1] % multiple):
+            # The patch embedding takes one size, and DPT at this depth takes none that equals it.
+            raise EncoderBuildError(
+                f"timm model {name!r} takes {size[0]}x{size[1]} inputs only, and DPT at encoder.depth {depth} needs "
+                f"input sizes that are multiples of {multiple}, so no input fits; use a smaller encoder.depth, or set "
+                f"encoder.params.img_size to a multiple of {multiple} (or encoder.params.dynamic_img_size: true)",
+                "params" if kwargs else "depth",
+            )
         self._output_indices = indices
         # timm ViTs without class or register tokens have num_prefix_tokens 0 (or, in old models, no attribute).
         self._num_prefix_tokens = int(getattr(self.model, "num_prefix_tokens", 0))
@@ -174,14 +192,14 @@ class TimmViTEncoder(RefusesScripting, nn.Module, EncoderMixin):
         return self._num_prefix_tokens > 0
 
     def check_input_size(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` naming the fix when a fixed-size ViT gets another input size."""
+        """Raise :class:`~specseg.errors.InputShapeError` naming the fix when a fixed-size ViT gets another input size."""
         patch_embed = self.model.patch_embed
         size = getattr(patch_embed, "img_size", None)
         if not getattr(patch_embed, "strict_img_size", False) or size is None:
             return
         h, w = int(x.shape[-2]), int(x.shape[-1])
         if (h, w) != tuple(size):
-            raise ValueError(
+            raise InputShapeError(
                 f"encoder tu-{self.name} takes {size[0]}x{size[1]} inputs only, got {h}x{w}: set "
                 f"encoder.params.img_size to your input size ({h} or [{h}, {w}]), or "
                 "encoder.params.dynamic_img_size: true to accept any size"

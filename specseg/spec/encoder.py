@@ -123,13 +123,24 @@ class EncoderSpec(SpecModel):
 
     @field_validator("params")
     @classmethod
-    def _plugin_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        """Validate ``params`` with the encoder's declared params model, if it has one (torch-free)."""
+    def _known_params(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        """Validate ``params`` against what the encoder declares it takes (torch-free; see :mod:`specseg.encoders.encoder_params`)."""
         name = info.data.get("name")
-        if not isinstance(name, str) or name.startswith("tu-"):
+        if not isinstance(name, str) or not value:
             return value
+        from specseg.encoders.encoder_params import builtin_params_problems, timm_params_problems
         from specseg.encoders.registry import registry
 
+        if name.startswith("tu-"):
+            _raise_at_keys(timm_params_problems(value), value)
+            return value
+        entry = registry.peek(name) if registry.problem(name) is None else None
+        if entry is not None and entry.is_builtin:
+            if entry.timm_model is not None:
+                _raise_at_keys(timm_params_problems(value), value)
+            elif isinstance(entry.encoder, str):
+                _raise_at_keys(builtin_params_problems(name, entry.encoder, value), value)
+            return value
         try:
             model = registry.params_model(name)
         except (Exception, SystemExit) as exc:  # noqa: BLE001 - a plugin's params module that fails to import
@@ -145,3 +156,18 @@ class EncoderSpec(SpecModel):
         if model is not None:
             model.model_validate(value)
         return value
+
+
+def _raise_at_keys(problems: list[tuple[str, str]], params: dict[str, Any]) -> None:
+    """Raise one located error per ``(key, message)``, at ``encoder.params.<key>``."""
+    if not problems:
+        return
+    from pydantic import ValidationError
+
+    raise ValidationError.from_exception_data(
+        "EncoderParams",
+        [
+            {"type": "value_error", "loc": (key,), "input": params[key], "ctx": {"error": ValueError(message)}}
+            for key, message in problems
+        ],
+    )

@@ -32,10 +32,24 @@ def timm_encoder_issues(spec: "ModelSpec") -> list[CrossIssue]:
     """Located problems of a timm-backed pyramid encoder at the spec's depth and output stride.
 
     Encoders with ``encoder.params`` are left to the build, which checks the
-    model it was given on the meta device (the index describes the defaults).
+    model it was given on the meta device (the index describes the defaults);
+    only the keywords a pyramid encoder sets itself are refused here.
     """
     if spec.encoder.params:
-        return []
+        from specseg.encoders.encoder_params import PYRAMID_RESERVED
+        from specseg.encoders.registry import registry
+
+        entry = None if spec.encoder.name.startswith("tu-") else registry.peek(spec.encoder.name)
+        on_timm = entry is None or (entry.is_builtin and entry.timm_model is not None)
+        if spec.decoder.encoder_kind == "vit" or not on_timm:
+            return []
+
+        # A pyramid encoder sets these itself (a plain ViT takes ``depth`` as its block count).
+        return [
+            (("encoder", "params", key), f"encoder.params may not set {key!r}: it is set by {PYRAMID_RESERVED[key]}", ())
+            for key in spec.encoder.params
+            if key in PYRAMID_RESERVED
+        ]
     if spec.decoder.encoder_kind == "vit":
         if not spec.encoder.name.startswith("tu-"):
             return []  # the architecture's own rule names the fix
