@@ -13,7 +13,7 @@ timm model name:
   levels (``d`` default-level reductions, ``r``/``c`` reductions and
   channels of every level), hence the encoder depths it supports;
 * the input sizes it takes (``sizes``, a :class:`~specseg.encoders.sizes.SizeRule`;
-  absent: any);
+  absent: any; for plain ViTs, ``strict``: the one ``[h, w]`` their patch embedding takes);
 * how it reaches output stride 16 or 8 with exactly the declared strides
   (``os``: ``"depth/stride"`` -> ``native``, ``stages`` or why it cannot),
   and depths that fail on the real model (``bad``).
@@ -184,14 +184,15 @@ def vit_problems(encoder_name: str, depth: int) -> list[tuple[str, str]]:
             return [("name", f"timm model {model!r} has patch size {patch}; DPT rescales its features by powers of two, so it needs a power-of-two patch size such as 8 or 16")]
         if depth > len(full):
             return [("depth", f"timm model {model!r} has {len(full)} blocks; encoder.depth must be at most {len(full)}, got {depth}")]
-        img = info.get("img")
+        # Only a patch embedding with a strict size fixes the input (timm's default for most ViTs).
+        strict = info.get("strict")
         multiple = dpt_input_multiple(patch, depth)
-        if isinstance(img, int) and img % multiple:
-            fits = [d for d in range(1, depth) if img % dpt_input_multiple(patch, d) == 0]
+        if strict and (strict[0] % multiple or strict[1] % multiple):
+            fits = [d for d in range(1, depth) if not (strict[0] % dpt_input_multiple(patch, d) or strict[1] % dpt_input_multiple(patch, d))]
             return [
                 (
                     "depth",
-                    f"timm model {model!r} takes {img}x{img} inputs only, and DPT at encoder.depth {depth} needs "
+                    f"timm model {model!r} takes {strict[0]}x{strict[1]} inputs only, and DPT at encoder.depth {depth} needs "
                     f"input sizes that are multiples of {multiple}, so no input fits; use encoder.depth "
                     f"{fits[-1] if fits else 1} or less, or set encoder.params.img_size to a multiple of {multiple} "
                     "(or encoder.params.dynamic_img_size: true)",

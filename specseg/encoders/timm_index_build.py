@@ -49,7 +49,6 @@ def _time_limit(seconds: int) -> Iterator[None]:
 
 def examine(name: str) -> dict[str, Any]:
     """The index entry of timm model ``name``: see :mod:`specseg.encoders.timm_index` for the keys."""
-    import timm
     from timm.models import _registry
 
     from specseg.encoders.timm_universal import probe
@@ -66,6 +65,10 @@ def examine(name: str) -> dict[str, Any]:
         entry["e"] = f"timm cannot build it with features_only: {_first_line(exc)}"
         return entry
     entry.update({"d": list(default), "r": list(full), "c": list(channels)})
+    if len(set(full)) == 1:
+        strict = _strict_image_size(name)
+        if strict is not None:
+            entry["strict"] = strict
     depths = []
     for depth in range(1, 6):
         try:
@@ -104,6 +107,24 @@ def examine(name: str) -> dict[str, Any]:
     if not runner.meta:
         entry["cpu"] = 1
     return entry
+
+
+def _strict_image_size(name: str) -> list[int] | None:
+    """The one input size a plain ViT's patch embedding takes (``[h, w]``), or None when it takes any size.
+
+    DPT builds the ViT as timm does by default, so this is the size it gets
+    unless ``encoder.params`` set ``img_size`` or ``dynamic_img_size``.
+    """
+    import timm
+
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = timm.create_model(name, pretrained=False)
+    embed = getattr(model, "patch_embed", None)
+    size = getattr(embed, "img_size", None)
+    if not getattr(embed, "strict_img_size", False) or size is None:
+        return None
+    return [int(size[0]), int(size[1])]
 
 
 def _read_journal(journal: Path) -> dict[str, Any]:
