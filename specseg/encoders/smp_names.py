@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from specseg.encoders.smp_hub import DPN, IMAGENET, INCEPTION, hub_settings
+from specseg.encoders.smp_hub import IMAGENET, INCEPTION, hub_settings
 
 
 @dataclass(frozen=True)
@@ -122,8 +122,6 @@ def _rows() -> list[SmpName]:
                 params={"embed_dims": dims, "depths": depths},
             )
         )
-
-    layout = "state-dict keys are timm's (under `model.`), not SMP's"
 
     # --- DPN: timm's network under Cadene's (SMP's) keys, SMP's feature taps.
     for name in ("dpn68", "dpn68b", "dpn92", "dpn98", "dpn107", "dpn131"):

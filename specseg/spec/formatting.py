@@ -10,7 +10,6 @@ the data.
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
 import yaml
