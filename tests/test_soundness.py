@@ -253,12 +253,39 @@ REGRESSIONS: list[dict[str, Any]] = [
     {"specseg": 1, "encoder": {"name": "tu-vit_tiny_patch16_224", "depth": 5}, "decoder": {"architecture": "dpt", "intermediate_channels": [8, 8, 8, 8, 8]}},
     # timm accepts output_stride for cpubone but its residual adds then fail: refused at validate.
     {"specseg": 1, "encoder": {"name": "tu-cpubone_nano", "output_stride": 16}, "decoder": {"architecture": "unet"}},
+    # Rules on the encoder's channels ran at build only (exit 1 after validate; long run 23:20): validate now applies them.
+    {"specseg": 1, "encoder": {"name": "timm-mobilenetv3_small_minimal_100"}, "decoder": {"architecture": "pspnet", "norm": {"type": "groupnorm", "num_groups": 4}}},
+    {"specseg": 1, "encoder": {"name": "tu-tresnet_m", "depth": 3}, "decoder": {"architecture": "fpn"}, "head": {"upsampling": 2}},
+    {"specseg": 1, "encoder": {"name": "resnet18"}, "decoder": {"architecture": "linknet", "norm": {"type": "groupnorm", "num_groups": 32}}},
 ]
 
 
 @pytest.mark.parametrize("spec_data", REGRESSIONS, ids=lambda d: f"{d['decoder']['architecture']}-{d['encoder']['name']}")
 def test_regressions(spec_data: dict[str, Any], tmp_path: Path) -> None:
     check_promise(spec_data, tmp_path)
+
+
+#: One name per kind of declared channels: catalogue modules (input first; VGG's stride-1 map first), timm-backed
+#: catalogue names, and tu- models of each feature style (CNN, transformer with an empty stride-2 map, VGG-style).
+_CHANNEL_SAMPLE = ["resnet18", "vgg11", "densenet121", "mit_b0", "efficientnet-b0", "timm-mobilenetv3_small_minimal_100",
+                   "tu-resnet18", "tu-convnext_atto", "tu-tresnet_m", "tu-dla34", "tu-vgg11"]
+
+
+@pytest.mark.parametrize("name", _CHANNEL_SAMPLE)
+@pytest.mark.parametrize(("depth", "in_channels"), [(3, 1), (5, 3)])
+def test_validate_knows_the_encoder_channels_the_build_gets(name: str, depth: int, in_channels: int) -> None:
+    """validate applies the decoders' channel rules to the channels an encoder declares as data; they are the built ones."""
+    from specseg.encoders.factory import build_encoder
+    from specseg.spec.encoder_rules import declared_feature_channels
+    from specseg.spec.model import ModelSpec
+
+    spec = ModelSpec.model_validate(
+        {"specseg": 1, "encoder": {"name": name, "depth": depth, "in_channels": in_channels}, "decoder": {"architecture": "unet", "channels": [8] * depth}}
+    )
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        encoder = build_encoder(spec.encoder, load_weights=False)
+    assert declared_feature_channels(spec) == tuple(encoder.out_channels)
 
 
 def test_validate_accepts_then_build_works(tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
-from specseg.spec.decoders.checks import empty_features_error
+from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.fpn import FPNDecoderSpec
 from specseg.spec.model import ModelSpec
 
@@ -132,9 +132,7 @@ class FPNDecoder(Decoder):
 @register_decoder(FPNDecoderSpec)
 def build_fpn(section: FPNDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> FPNDecoder:
     """The FPN decoder of a section; its pyramid reads the last four encoder maps."""
-    error = empty_features_error(encoder.out_channels, 4, "FPN", spec)
-    if error is not None:
-        raise error
+    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
     return FPNDecoder(
         encoder_channels=encoder.out_channels,
         pyramid_channels=section.pyramid_channels,

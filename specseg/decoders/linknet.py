@@ -13,7 +13,7 @@ from specseg.spec.common import Norm
 from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
-from specseg.spec.decoders.checks import empty_features_error, groupnorm_build_error
+from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.linknet import LINKNET_PREFINAL_CHANNELS, LinknetDecoderSpec
 from specseg.spec.model import ModelSpec
 
@@ -90,19 +90,9 @@ class LinknetDecoder(Decoder):
 @register_decoder(LinknetDecoderSpec)
 def build_linknet(section: LinknetDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> LinknetDecoder:
     """The LinkNet decoder of a section (its widths all follow from the encoder)."""
-    error = empty_features_error(encoder.out_channels, 1, "LinkNet", spec)
-    if error is not None:
-        raise error
-    try:
-        return LinknetDecoder(
-            encoder_channels=encoder.out_channels,
-            prefinal_channels=LINKNET_PREFINAL_CHANNELS,
-            norm=section.norm,
-        )
-    except ValueError:
-        # Each stage normalises a quarter of its input width and the next skip's width.
-        widths = [c // 4 for c in encoder.out_channels[1:]] + list(encoder.out_channels[1:-1])
-        error = groupnorm_build_error(section.norm, widths + [LINKNET_PREFINAL_CHANNELS], "LinkNet")
-        if error is None:
-            raise
-        raise error from None
+    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
+    return LinknetDecoder(
+        encoder_channels=encoder.out_channels,
+        prefinal_channels=LINKNET_PREFINAL_CHANNELS,
+        norm=section.norm,
+    )

@@ -13,7 +13,7 @@ from specseg.spec.common import Norm
 from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
-from specseg.spec.decoders.checks import empty_features_error, groupnorm_build_error
+from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.manet import MAnetDecoderSpec
 from specseg.spec.model import ModelSpec
 
@@ -178,20 +178,11 @@ class MAnetDecoder(Decoder):
 @register_decoder(MAnetDecoderSpec)
 def build_manet(section: MAnetDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> MAnetDecoder:
     """The MA-Net decoder of a section."""
-    error = empty_features_error(encoder.out_channels, 1, "MA-Net", spec)
-    if error is not None:
-        raise error
-    try:
-        return MAnetDecoder(
-            encoder_channels=encoder.out_channels,
-            decoder_channels=section.channels,
-            norm=section.norm,
-            pab_channels=section.pab_channels,
-            interpolation=section.interpolation,
-        )
-    except ValueError:
-        # The fusion blocks also normalise at the widths of the deepest feature and of each skip.
-        error = groupnorm_build_error(section.norm, encoder.out_channels[1:], "MA-Net")
-        if error is None:
-            raise
-        raise error from None
+    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
+    return MAnetDecoder(
+        encoder_channels=encoder.out_channels,
+        decoder_channels=section.channels,
+        norm=section.norm,
+        pab_channels=section.pab_channels,
+        interpolation=section.interpolation,
+    )

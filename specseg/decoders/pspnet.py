@@ -13,9 +13,7 @@ from specseg.spec.common import Norm
 from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
-from specseg.errors import single_issue
-from specseg.spec.common import GroupNormOptions
-from specseg.spec.decoders.checks import empty_features_error
+from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.pspnet import PSP_POOL_SIZES, PSPNetDecoderSpec
 from specseg.spec.model import ModelSpec
 
@@ -92,27 +90,7 @@ class PSPDecoder(Decoder):
 @register_decoder(PSPNetDecoderSpec)
 def build_pspnet(section: PSPNetDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> PSPDecoder:
     """The PSPNet decoder of a section, after the rules that need the encoder's channels."""
-    error = empty_features_error(encoder.out_channels, 1, "PSPNet", spec)
-    if error is not None:
-        raise error
-    deepest = int(encoder.out_channels[-1])
-    levels = len(PSP_POOL_SIZES)
-    branch = deepest // levels
-    # The fusion conv takes 2 x deepest input channels (SMP's layout), which the
-    # concatenation only produces when the pyramid levels split the channels evenly.
-    if deepest % levels:
-        raise single_issue(
-            f"the encoder's deepest features have {deepest} channels; PSPNet needs a multiple of "
-            f"{levels} (one equal share per pyramid level). Choose another encoder.depth or encoder",
-            ("encoder", "depth"),
-        )
-    norm = section.norm
-    if isinstance(norm, GroupNormOptions) and branch % norm.num_groups:
-        raise single_issue(
-            f"each pyramid branch has {branch} channels (a quarter of the encoder's {deepest}), "
-            f"which cannot be split into {norm.num_groups} groups; use a num_groups dividing {branch}",
-            ("decoder", "norm", "num_groups"),
-        )
+    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
     return PSPDecoder(
         encoder_channels=encoder.out_channels,
         out_channels=section.out_channels,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from specseg.errors import SpecIssue
 from specseg.spec.decoders.base import CrossIssue
 
 if TYPE_CHECKING:
@@ -75,3 +76,58 @@ def timm_encoder_issues(spec: "ModelSpec") -> list[CrossIssue]:
         (("encoder", field), message, related.get(field, ()))
         for field, message in encoder_problems(f"tu-{model}", spec.encoder.depth, spec.encoder.output_stride)
     ]
+
+
+def declared_feature_channels(spec: "ModelSpec") -> tuple[int, ...] | None:
+    """The channels of every map the spec's encoder will return (the input first), from data; None if unknown.
+
+    Built-in names: the catalogue's table (measured on the built modules; a
+    shallower encoder returns a prefix). ``tu-`` names: the timm index's
+    feature levels, picked by the same layout the build uses. None where only
+    a build can tell: plugin encoders, ``tu-`` models given ``encoder.params``
+    (they may change the stages), models the index lacks or refuses, ViTs.
+    """
+    encoder = spec.encoder
+    if spec.decoder.encoder_kind not in ("hierarchical", "pyramid"):
+        return None
+    if encoder.name.startswith("tu-"):
+        if encoder.params:
+            return None
+        from specseg.encoders import timm_layout
+        from specseg.encoders.timm_index import entry
+
+        model = encoder.name[3:].partition(".")[0]
+        info = entry(model)
+        if info is None or "d" not in info or "c" not in info:
+            return None
+        try:
+            plan = timm_layout.layout(model, info["d"], info["r"], encoder.depth)
+        except timm_layout.LayoutError:
+            return None  # refused by the timm rules already
+        levels = [int(info["c"][i]) for i in plan.indices]
+        if plan.style == "transformer":
+            return (encoder.in_channels, 0, *levels)
+        if plan.style == "vgg":
+            return tuple(levels)
+        return (encoder.in_channels, *levels)
+    from specseg.encoders._catalog_static import METADATA
+
+    metadata = METADATA.get(encoder.name)
+    if metadata is None:
+        return None  # a plugin: its channels are known once it is built
+    channels = tuple(int(c) for c in metadata["out_channels"][: encoder.depth + 1])
+    from specseg.encoders.families import VGG, family_of
+
+    if family_of(encoder.name) == VGG:
+        return channels  # SMP's VGG returns its stride-1 map first, not the input
+    return (encoder.in_channels, *channels[1:])
+
+
+def feature_channel_issues(spec: "ModelSpec") -> list[SpecIssue]:
+    """The decoder's rules on the encoder's feature channels, where the encoder declares them as data.
+
+    The build applies the same rules (:meth:`DecoderSpec.feature_issues`) to
+    the built encoder, so what passes here does not fail there.
+    """
+    channels = declared_feature_channels(spec)
+    return [] if channels is None else spec.decoder.feature_issues(spec, channels)

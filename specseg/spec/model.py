@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import Field, JsonValue, model_validator
 from pydantic_core import PydanticCustomError
@@ -14,7 +14,7 @@ from specseg.spec.decoders import SECTIONS, AnyDecoderSpec
 from specseg.errors import SpecIssue
 from specseg.spec.decoders.checks import mix_transformer_depth
 from specseg.spec.encoder import EncoderSpec, WeightsFile
-from specseg.spec.encoder_rules import timm_encoder_issues
+from specseg.spec.encoder_rules import feature_channel_issues, timm_encoder_issues
 from specseg.spec.head import AuxParams, HeadSpec
 from specseg.spec.loss import LossSpec, loss_issues
 
@@ -84,6 +84,8 @@ class ModelSpec(SpecModel):
         """Rules spanning sections; all are collected and reported together."""
         issues: list[SpecIssue] = list(self.decoder.cross_issues(self)) + mix_transformer_depth(self)
         issues += [cross_issue(path, message, list(related)) for path, message, related in timm_encoder_issues(self)]
+        if not issues:  # channel rules presume a valid encoder and decoder
+            issues += feature_channel_issues(self)
         if self.loss is not None:
             related = (("head", "classes"), ("head", "activation"))
             issues += [issue.under(("loss",), related) for issue in loss_issues(self.loss, self.head.classes, self.head.activation)]

@@ -23,6 +23,7 @@ from specseg.spec.common import _integer_only
 from specseg.spec.decoders import SECTIONS, AnyDecoderSpec
 from specseg.spec.decoders.base import DecoderSpec
 from specseg.spec.encoder import EncoderSpec, WeightsFile
+from specseg.spec.encoder_rules import feature_channel_issues
 from specseg.spec.head import HeadSpec
 from specseg.spec.heads import ENCODER, NAME_PATTERN, AnyHeadSpec, ClassificationHeadSpec, Name, SegmentationHeadSpec
 from specseg.spec.loss import LossSpec, loss_issues
@@ -216,7 +217,10 @@ class MultiTaskSpec(SpecModel):
         issues: list[SpecIssue] = []
         for head_name in readers or [None]:
             view = v1_view(self, name, head_name)
-            issues += [v2_issue(issue, name, head_name) for issue in decoder.cross_issues(view)]
+            found = decoder.cross_issues(view)
+            # The rules on the encoder's channels presume a valid encoder and decoder (as in version 1).
+            found = found or feature_channel_issues(view)
+            issues += [v2_issue(issue, name, head_name) for issue in found]
         return issues
 
     def _loss_issues(self) -> list[SpecIssue]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Sequence
 
 from pydantic import Field
 
@@ -135,4 +135,14 @@ class DecoderSpec(SpecModel):
 
     def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         """Rules that involve other sections; each issue names every path it involves."""
+        return []
+
+    def feature_issues(self, spec: "ModelSpec", channels: Sequence[int]) -> list[SpecIssue]:
+        """Rules on the encoder's feature channels (``channels``: one count per returned map, the input first).
+
+        One rule set for both sides: ``specseg validate`` applies it to the
+        channels the encoder declares as data (the catalogue table, the timm
+        index), and the build applies it to the built encoder, so a spec the
+        validator accepts never fails here at build time. Empty by default.
+        """
         return []

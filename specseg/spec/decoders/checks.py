@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 from specseg.encoders.families import MIX_TRANSFORMER, family_of
-from specseg.errors import SpecError, SpecIssue, SpecPath, cross_issue, single_issue
+from specseg.errors import SpecIssue, SpecPath, cross_issue, spec_error
 from specseg.spec.common import GroupNormOptions, Norm
 
 if TYPE_CHECKING:
@@ -102,44 +102,59 @@ def mix_transformer_depth(spec: "ModelSpec") -> list[SpecIssue]:
     ]
 
 
-# --- rules that need the built encoder's features (checked by the torch side at build time) ----------
+# --- rules on the encoder's feature channels (DecoderSpec.feature_issues) -----------------------------
+# Applied by validate to the channels an encoder declares as data, and by the build to the built encoder.
 
 
-def groupnorm_build_error(norm: Norm, widths: Sequence[int], architecture: str) -> SpecError | None:
-    """The located error for a GroupNorm that failed at build time on encoder-derived widths.
+def groupnorm_width_issues(norm: Norm, widths: Sequence[int], architecture: str) -> list[SpecIssue]:
+    """GroupNorm's ``num_groups`` must divide the widths a decoder takes from the encoder's features.
 
-    Some decoders also normalise layers whose widths come from the encoder's
-    features, which only the built encoder knows. Returns None when ``norm``
-    is not GroupNorm (the build failed for another reason).
+    Some decoders normalise layers whose widths follow from the encoder's
+    channels rather than from ``decoder.channels``. Empty widths (the empty
+    stride-2 map of transformer-style encoders) normalise nothing.
     """
     if not isinstance(norm, GroupNormOptions):
-        return None
+        return []
     groups = norm.num_groups
-    bad = sorted({w for w in widths if w and w % groups})
-    detail = f": widths {bad} are not multiples of {groups}" if bad else ""
-    return single_issue(
-        f"num_groups={groups} must divide every width the {architecture} decoder normalises, "
-        f"including widths taken from the encoder's features{detail}; choose a num_groups that divides them",
-        ("decoder", "norm", "num_groups"),
-    )
+    bad = sorted({int(w) for w in widths if w and w % groups})
+    if not bad:
+        return []
+    divisors = [g for g in range(groups - 1, 0, -1) if all(w % g == 0 for w in widths if w)]
+    hint = f", e.g. {divisors[0]}" if divisors and divisors[0] > 1 else ""
+    return [
+        cross_issue(
+            ("decoder", "norm", "num_groups"),
+            f"num_groups={groups} must divide every width the {architecture} decoder normalises, including widths "
+            f"taken from the encoder's features: {bad} are not multiples of {groups}; choose a num_groups that "
+            f"divides them{hint}",
+            [("encoder", "name")],
+        )
+    ]
 
 
-def empty_features_error(
-    encoder_channels: Sequence[int], used: int, architecture: str, spec: "ModelSpec"
-) -> SpecError | None:
-    """The error for a decoder that reads the last ``used`` encoder maps when one of them is empty.
+def empty_feature_issues(channels: Sequence[int], used: int, architecture: str, spec: "ModelSpec") -> list[SpecIssue]:
+    """A decoder that reads the last ``used`` encoder maps must not get an empty one.
 
-    Transformer-style encoders (first feature at stride 4) have an empty
-    stride-2 feature; only the built encoder knows the style of a ``tu-`` model.
+    Transformer-style encoders (first feature at stride 4) return an empty
+    stride-2 map, which a shallow encoder pushes into the maps a decoder reads.
     """
-    if all(list(encoder_channels)[-used:]):
-        return None
+    if all(list(channels)[-used:]):
+        return []
     # The empty map is the shallowest, so one more stage pushes it out of the used ones.
     minimum = used + 1
     valid = "5" if minimum == 5 else f"{minimum} or more"
-    return single_issue(
-        f"the {architecture} decoder reads the last {used} encoder feature map(s), but encoder "
-        f"{spec.encoder.name!r} has no stride-2 feature (its first feature is at stride 4), so with "
-        f"encoder.depth {spec.encoder.depth} one of them is empty; use encoder.depth {valid}",
-        ("encoder", "depth"),
-    )
+    return [
+        cross_issue(
+            ("encoder", "depth"),
+            f"the {architecture} decoder reads the last {used} encoder feature map(s), but encoder "
+            f"{spec.encoder.name!r} has no stride-2 feature (its first feature is at stride 4), so with "
+            f"encoder.depth {spec.encoder.depth} one of them is empty; use encoder.depth {valid}",
+            [("encoder", "name"), _ARCHITECTURE],
+        )
+    ]
+
+
+def raise_feature_issues(issues: Sequence[SpecIssue]) -> None:
+    """At build time: raise the error for the feature-channel problems of the built encoder, if any."""
+    if issues:
+        raise spec_error(issues)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Mapping, Sequence
 
 from pydantic import AfterValidator, Field, WithJsonSchema
 
 from specseg.spec.common import Channels
 from specseg.errors import SpecIssue
 from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
-from specseg.spec.decoders.checks import output_stride_in
+from specseg.spec.decoders.checks import empty_feature_issues, output_stride_in
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -96,3 +96,7 @@ class DeepLabV3DecoderSpec(DecoderSpec):
 
     def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         return output_stride_in(DEEPLAB_OUTPUT_STRIDES, "DeepLabV3", spec)
+
+    def feature_issues(self, spec: "ModelSpec", channels: Sequence[int]) -> list[SpecIssue]:
+        """ASPP reads the deepest map, which must not be an encoder's empty stride-2 map."""
+        return empty_feature_issues(channels, 1, "DeepLabV3", spec)

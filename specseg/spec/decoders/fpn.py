@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Sequence
 
 from pydantic import Field
 
@@ -10,7 +10,7 @@ from specseg.encoders.families import MIX_TRANSFORMER, family_of
 from specseg.errors import SpecIssue, cross_issue
 from specseg.spec.common import MAX_ENCODER_DEPTH, Channels, InterpolationMode
 from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
-from specseg.spec.decoders.checks import depth_at_least, output_stride_in
+from specseg.spec.decoders.checks import depth_at_least, empty_feature_issues, output_stride_in
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -84,3 +84,7 @@ class FPNDecoderSpec(DecoderSpec):
                 )
             )
         return issues
+
+    def feature_issues(self, spec: "ModelSpec", channels: Sequence[int]) -> list[SpecIssue]:
+        """The pyramid reads the last four maps; none may be an encoder's empty stride-2 map."""
+        return empty_feature_issues(channels, 4, "FPN", spec)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Sequence
 
 from pydantic import Field
 
 from specseg.errors import SpecIssue
 from specseg.spec.common import NORM_DESCRIPTION, Norm
 from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
-from specseg.spec.decoders.checks import mix_transformer_refused, output_stride_in
+from specseg.spec.decoders.checks import empty_feature_issues, groupnorm_width_issues, mix_transformer_refused, output_stride_in
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -43,3 +43,9 @@ class LinknetDecoderSpec(DecoderSpec):
         return output_stride_in(
             (32,), "LinkNet (it upsamples by exactly 2 per stage, so the encoder cannot be dilated)", spec
         ) + mix_transformer_refused("LinkNet", spec)
+
+    def feature_issues(self, spec: "ModelSpec", channels: Sequence[int]) -> list[SpecIssue]:
+        """LinkNet's widths all follow from the encoder: each stage normalises a quarter of its input width and the next skip's width."""
+        return empty_feature_issues(channels, 1, "LinkNet", spec) + groupnorm_width_issues(
+            self.norm, [c // 4 for c in channels[1:]] + list(channels[1:-1]) + [LINKNET_PREFINAL_CHANNELS], "LinkNet"
+        )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Sequence
 
 from pydantic import Field
 
@@ -15,7 +15,13 @@ from specseg.spec.decoders.base import (
     StageChannels,
     stage_channels_field,
 )
-from specseg.spec.decoders.checks import channels_match_depth, groupnorm_divides, output_stride_in
+from specseg.spec.decoders.checks import (
+    channels_match_depth,
+    empty_feature_issues,
+    groupnorm_divides,
+    groupnorm_width_issues,
+    output_stride_in,
+)
 from specseg.spec.decoders.unet import STAGE_CHANNELS_DESCRIPTION
 
 if TYPE_CHECKING:
@@ -54,3 +60,7 @@ class MAnetDecoderSpec(DecoderSpec):
             + output_stride_in((32,), "MA-Net (it upsamples by exactly 2 per stage, so the encoder cannot be dilated)", spec)
             + groupnorm_divides(self.norm, self.channels, ("decoder", "channels"))
         )
+
+    def feature_issues(self, spec: "ModelSpec", channels: Sequence[int]) -> list[SpecIssue]:
+        """MA-Net's fusion blocks also normalise at the widths of the deepest feature and of each skip."""
+        return empty_feature_issues(channels, 1, "MA-Net", spec) + groupnorm_width_issues(self.norm, channels[1:], "MA-Net")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Sequence
 
 from pydantic import Field
 
-from specseg.errors import SpecIssue
+from specseg.errors import SpecIssue, cross_issue
+from specseg.spec.common import GroupNormOptions
 from specseg.spec.common import NORM_DESCRIPTION, Channels, Norm
 from specseg.spec.decoders.base import ArchitectureDefaults, DecoderSpec
-from specseg.spec.decoders.checks import groupnorm_divides
+from specseg.spec.decoders.checks import empty_feature_issues, groupnorm_divides
 
 if TYPE_CHECKING:
     from specseg.spec.model import ModelSpec
@@ -53,3 +54,34 @@ class PSPNetDecoderSpec(DecoderSpec):
 
     def cross_issues(self, spec: "ModelSpec") -> list[SpecIssue]:
         return groupnorm_divides(self.norm, self.out_channels, ("decoder", "out_channels"))
+
+    def feature_issues(self, spec: "ModelSpec", channels: Sequence[int]) -> list[SpecIssue]:
+        """The pyramid splits the deepest map's channels into one equal share per pooling level."""
+        empty = empty_feature_issues(channels, 1, "PSPNet", spec)
+        if empty:
+            return empty
+        deepest = int(channels[-1])
+        levels = len(PSP_POOL_SIZES)
+        branch = deepest // levels
+        # The fusion conv takes 2 x deepest input channels (SMP's layout), which the
+        # concatenation only produces when the pyramid levels split the channels evenly.
+        if deepest % levels:
+            return [
+                cross_issue(
+                    ("encoder", "depth"),
+                    f"the encoder's deepest features have {deepest} channels; PSPNet needs a multiple of "
+                    f"{levels} (one equal share per pyramid level). Choose another encoder.depth or encoder",
+                    [("encoder", "name")],
+                )
+            ]
+        norm = self.norm
+        if isinstance(norm, GroupNormOptions) and branch % norm.num_groups:
+            return [
+                cross_issue(
+                    ("decoder", "norm", "num_groups"),
+                    f"each pyramid branch has {branch} channels (a quarter of the encoder's {deepest}), "
+                    f"which cannot be split into {norm.num_groups} groups; use a num_groups dividing {branch}",
+                    [("encoder", "name"), ("encoder", "depth")],
+                )
+            ]
+        return []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Mapping, Sequence
 
 from pydantic import Field
 
@@ -19,6 +19,7 @@ from specseg.spec.decoders.checks import (
     channels_match_depth,
     depth_at_least,
     groupnorm_divides,
+    groupnorm_width_issues,
     mix_transformer_refused,
     output_stride_in,
 )
@@ -72,3 +73,7 @@ class UnetPlusPlusDecoderSpec(DecoderSpec):
             + groupnorm_divides(self.norm, self.channels, ("decoder", "channels"))
             + mix_transformer_refused("U-Net++", spec)
         )
+
+    def feature_issues(self, spec: "ModelSpec", channels: Sequence[int]) -> list[SpecIssue]:
+        """Intermediate nodes take the widths of the encoder levels between the deepest and the shallowest."""
+        return groupnorm_width_issues(self.norm, channels[1:-2], "U-Net++")
