@@ -147,6 +147,23 @@ class SpecNetwork(nn.Module):
             and not x.is_contiguous(memory_format=torch.channels_last)
         )
 
+    def _prepared_input(self, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """What every ``forward`` runs first: the input checked, and run channels_last when optimised.
+
+        Returns the input to run and whether it was relaid out (the outputs
+        are then made contiguous again).
+        """
+        relayout = False
+        # A static check TorchScript folds: scripted graphs hold no input check and no relayout.
+        if not torch.jit.is_scripting():
+            tracing = is_capturing()
+            if not tracing:
+                self.check_input_shape(x)
+            relayout = not tracing and self._relayout_input(x)
+        if relayout:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, relayout
+
     def optimize_for_inference(self) -> "SpecNetwork":
         """Prepare for fast CPU inference, in place: eval mode, channels_last, prepacked convolutions.
 
@@ -204,15 +221,7 @@ class SegmentationModel(SpecNetwork):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Run encoder, decoder and heads."""
-        relayout = False
-        # A static check TorchScript folds: scripted graphs hold no input check and no relayout.
-        if not torch.jit.is_scripting():
-            tracing = is_capturing()
-            if not tracing:
-                self.check_input_shape(x)
-            relayout = not tracing and self._relayout_input(x)
-        if relayout:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x, relayout = self._prepared_input(x)
         features = self.encoder(x)
         masks = self.segmentation_head(self.decoder(features))
         if self.classification_head is not None:

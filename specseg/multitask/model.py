@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 import torch
 from torch import nn
 
-from specseg.capture import is_capturing
 from specseg.model import SpecNetwork, deepest_minimum
 from specseg.spec.heads import ENCODER
 
@@ -60,15 +59,7 @@ class MultiTaskModel(SpecNetwork):
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Run the encoder once, each decoder once, and every head on what it reads."""
-        relayout = False
-        # A static check TorchScript folds: scripted graphs hold no input check and no relayout.
-        if not torch.jit.is_scripting():
-            tracing = is_capturing()
-            if not tracing:
-                self.check_input_shape(x)
-            relayout = not tracing and self._relayout_input(x)
-        if relayout:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x, relayout = self._prepared_input(x)
         features = self.encoder(x)
         decoded: dict[str, torch.Tensor] = {}
         for name, decoder in self.decoders.items():
