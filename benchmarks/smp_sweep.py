@@ -41,6 +41,11 @@ from typing import Any
 
 import torch
 
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the parity tests' helpers (tests/smp_cases), as compare_smp.py does
+
+from tests.smp_cases import randomise_batchnorm  # noqa: E402
+
 #: (SMP class, extra constructor arguments): combinations beside those of the tests.
 COMBOS: list[tuple[str, dict[str, Any]]] = [
     ("Unet", {"encoder_depth": 4, "decoder_channels": (128, 64, 32, 16), "decoder_attention_type": "scse", "in_channels": 1}),
@@ -63,19 +68,6 @@ COMBOS: list[tuple[str, dict[str, Any]]] = [
     ("PAN", {"encoder_output_stride": 32, "decoder_channels": 16}),
     ("PSPNet", {"encoder_depth": 1, "psp_out_channels": 16, "upsampling": 2}),
 ]
-
-
-def randomise_batchnorm(model: torch.nn.Module) -> None:
-    """Non-trivial BatchNorm statistics and affine parameters, so normalisation details show in the outputs."""
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
-            with torch.no_grad():
-                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
-                if module.weight is not None:
-                    module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
-                    module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
 
 
 def _outputs(out: Any) -> list[torch.Tensor]:

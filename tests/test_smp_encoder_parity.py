@@ -24,6 +24,7 @@ from specseg.testing import single_threaded
 from specseg.weights import load_into
 from tests import test_smp_parity as parity
 from tests import test_smp_weights as smp_weights
+from tests.smp_cases import randomise_batchnorm
 from tests.hf_cache import HubCache, hub_cache  # noqa: F401 - fixture
 
 smp = pytest.importorskip("segmentation_models_pytorch")
@@ -59,19 +60,6 @@ def _cases() -> list:
     return cases
 
 
-def _randomise(model: torch.nn.Module) -> None:
-    """Non-trivial BatchNorm statistics and affine parameters, so normalisation details show in the outputs."""
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
-            with torch.no_grad():
-                module.running_mean.copy_(torch.randn(module.running_mean.shape, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(module.running_var.shape, generator=generator) + 0.5)
-                if module.weight is not None:
-                    module.weight.copy_(torch.rand(module.weight.shape, generator=generator) + 0.5)
-                    module.bias.copy_(torch.randn(module.bias.shape, generator=generator) * 0.1)
-
-
 def smp_encoder(name: str, **kwargs) -> torch.nn.Module:
     """SMP's encoder with random weights (its deprecation warnings silenced)."""
     with warnings.catch_warnings():
@@ -83,7 +71,7 @@ def smp_encoder(name: str, **kwargs) -> torch.nn.Module:
 def test_encoder_is_smps(name: str, depth: int, output_stride: int) -> None:
     torch.manual_seed(0)
     reference = smp_encoder(name, depth=depth, output_stride=output_stride).eval()
-    _randomise(reference)
+    randomise_batchnorm(reference)
     ours = build_encoder(EncoderSpec(name=name, depth=depth, output_stride=output_stride), load_weights=False).eval()
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in reference.parameters())
     assert list(ours.state_dict()) == list(reference.state_dict())
@@ -176,7 +164,7 @@ def test_smp_encoder_file_loads_as_weights(name: str, classifier: str, tmp_path:
     from safetensors.torch import save_file
 
     reference = smp_encoder(name).eval()
-    _randomise(reference)
+    randomise_batchnorm(reference)
     state = {k: v.contiguous() for k, v in reference.state_dict().items()}
     width = [v for k, v in state.items() if v.ndim == 1][-1].shape[0]
     state[f"{classifier}.weight"] = torch.zeros(10, width, *((1, 1) if classifier == "last_linear" else ()))
