@@ -61,7 +61,7 @@ def _construct_v1(spec: ModelSpec, locate: Locator, base_dir: Path | None, load_
         except EncoderBuildError as exc:
             raise encoder_error(exc, locate) from None
         try:
-            decoder = architecture.decoder(section, encoder, spec)
+            decoder = architecture.build_decoder(section, encoder, spec)
         except SpecError as exc:
             # Rules that depend on the built encoder are raised without positions; add them.
             raise exc.located(locate) from None

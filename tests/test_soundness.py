@@ -288,6 +288,28 @@ def test_validate_knows_the_encoder_channels_the_build_gets(name: str, depth: in
     assert declared_feature_channels(spec) == tuple(encoder.out_channels)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "specseg: 1\nencoder: {name: tu-convnext_atto, depth: 3, params: {drop_path_rate: 0.1}}\ndecoder: {architecture: fpn}\nhead: {upsampling: 2}\n",
+        "specseg: 2\nencoder: {name: tu-convnext_atto, depth: 3, params: {drop_path_rate: 0.1}}\ndecoders:\n  main: {architecture: fpn}\n"
+        "heads:\n  mask: {type: segmentation, from: main, classes: 2, upsampling: 2}\n",
+    ],
+    ids=["v1", "v2"],
+)
+def test_the_build_applies_the_channel_rules_validate_could_not(text: str, tmp_path: Path) -> None:
+    """A tu- model given params declares its channels only when built: the build refuses it, located (exit 1, not 3)."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    load_spec(path)  # validate cannot know: params may change the stages
+    with pytest.raises(SpecError) as caught, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        specseg.build(path)
+    (issue,) = caught.value.issues
+    assert issue.path[-1] == "depth" and "has no stride-2 feature" in issue.message
+    assert issue.location is not None and issue.location.line == 2
+
+
 def test_validate_accepts_then_build_works(tmp_path_factory: pytest.TempPathFactory) -> None:
     counts = {"refused": 0, "built": 0}
 

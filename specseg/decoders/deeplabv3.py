@@ -12,7 +12,6 @@ from specseg.capture import is_capturing
 from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
-from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.deeplabv3 import DeepLabV3DecoderSpec
 from specseg.spec.model import ModelSpec
 
@@ -194,7 +193,6 @@ class DeepLabV3Decoder(Decoder):
 @register_decoder(DeepLabV3DecoderSpec)
 def build_deeplabv3(section: DeepLabV3DecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> DeepLabV3Decoder:
     """The DeepLabV3 decoder of a section: ASPP on the deepest features only."""
-    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
     return DeepLabV3Decoder(
         in_channels=encoder.out_channels[-1],
         out_channels=section.channels,

@@ -10,7 +10,6 @@ from torch.nn import functional as F
 from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
-from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.fpn import FPNDecoderSpec
 from specseg.spec.model import ModelSpec
 
@@ -132,7 +131,6 @@ class FPNDecoder(Decoder):
 @register_decoder(FPNDecoderSpec)
 def build_fpn(section: FPNDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> FPNDecoder:
     """The FPN decoder of a section; its pyramid reads the last four encoder maps."""
-    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
     return FPNDecoder(
         encoder_channels=encoder.out_channels,
         pyramid_channels=section.pyramid_channels,

@@ -13,7 +13,6 @@ from specseg.spec.common import Norm
 from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
-from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.linknet import LINKNET_PREFINAL_CHANNELS, LinknetDecoderSpec
 from specseg.spec.model import ModelSpec
 
@@ -90,7 +89,6 @@ class LinknetDecoder(Decoder):
 @register_decoder(LinknetDecoderSpec)
 def build_linknet(section: LinknetDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> LinknetDecoder:
     """The LinkNet decoder of a section (its widths all follow from the encoder)."""
-    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
     return LinknetDecoder(
         encoder_channels=encoder.out_channels,
         prefinal_channels=LINKNET_PREFINAL_CHANNELS,

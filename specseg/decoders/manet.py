@@ -13,7 +13,6 @@ from specseg.spec.common import Norm
 from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
-from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.manet import MAnetDecoderSpec
 from specseg.spec.model import ModelSpec
 
@@ -178,7 +177,6 @@ class MAnetDecoder(Decoder):
 @register_decoder(MAnetDecoderSpec)
 def build_manet(section: MAnetDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> MAnetDecoder:
     """The MA-Net decoder of a section."""
-    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
     return MAnetDecoder(
         encoder_channels=encoder.out_channels,
         decoder_channels=section.channels,

@@ -13,7 +13,6 @@ from specseg.spec.common import Norm
 from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
-from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.pspnet import PSP_POOL_SIZES, PSPNetDecoderSpec
 from specseg.spec.model import ModelSpec
 
@@ -89,8 +88,7 @@ class PSPDecoder(Decoder):
 
 @register_decoder(PSPNetDecoderSpec)
 def build_pspnet(section: PSPNetDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> PSPDecoder:
-    """The PSPNet decoder of a section, after the rules that need the encoder's channels."""
-    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
+    """The PSPNet decoder of a section (its rules on the encoder's channels passed: ArchitectureBuild.build_decoder)."""
     return PSPDecoder(
         encoder_channels=encoder.out_channels,
         out_channels=section.out_channels,

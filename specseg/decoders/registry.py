@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from torch import nn
 
 from specseg.spec.decoders.base import DecoderSpec, architecture_of
+from specseg.spec.decoders.checks import raise_feature_issues
 
 if TYPE_CHECKING:
     from specseg.encoders.base import EncoderMixin
@@ -44,6 +45,17 @@ class ArchitectureBuild:
     section: type[DecoderSpec]
     decoder: DecoderBuilder
     head: HeadBuilder | None = None
+
+    def build_decoder(self, section: DecoderSpec, encoder: "EncoderMixin", spec: "ModelSpec") -> nn.Module:
+        """The section's decoder, after its rules on the built encoder's channels (``DecoderSpec.feature_issues``).
+
+        The rules ``validate`` applied to the channels the encoder declares as
+        data are applied here to the real encoder, for every architecture, so
+        the encoders only a build knows (plugins, ``tu-`` models given params)
+        are refused with the same located message before a module is made.
+        """
+        raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
+        return self.decoder(section, encoder, spec)
 
 
 _BUILDS: dict[str, ArchitectureBuild] = {}

@@ -24,7 +24,6 @@ from specseg.decoders.base import Decoder
 from specseg.decoders.registry import register_decoder
 from specseg.encoders.base import EncoderMixin
 from specseg.encoders.families import VGG, family_of
-from specseg.spec.decoders.checks import raise_feature_issues
 from specseg.spec.decoders.unetplusplus import UnetPlusPlusDecoderSpec
 from specseg.scripting import RefusesScripting
 from specseg.spec.model import ModelSpec
@@ -142,7 +141,6 @@ class UnetPlusPlusDecoder(RefusesScripting, Decoder):
 @register_decoder(UnetPlusPlusDecoderSpec)
 def build_unetplusplus(section: UnetPlusPlusDecoderSpec, encoder: EncoderMixin, spec: ModelSpec) -> UnetPlusPlusDecoder:
     """The U-Net++ decoder of a section; SMP adds the center block for VGG encoders."""
-    raise_feature_issues(section.feature_issues(spec, encoder.out_channels))
     return UnetPlusPlusDecoder(
         encoder_channels=encoder.out_channels,
         decoder_channels=section.channels,

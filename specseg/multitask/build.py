@@ -37,7 +37,7 @@ def build_multitask(
         decoders: dict[str, nn.Module] = {}
         for name, section in spec.decoders.items():
             try:
-                decoders[name] = build_for(section).decoder(section, encoder, v1_view(spec, name))
+                decoders[name] = build_for(section).build_decoder(section, encoder, v1_view(spec, name))
             except SpecError as exc:
                 # Rules that depend on the built encoder name version-1 paths without positions; located ones stay.
                 issues = [issue if issue.location else v2_issue(issue, name, None).located(locate) for issue in exc.issues]
